@@ -1,0 +1,240 @@
+//! The plugin runtime's cost, measured: a trivial JSON route served by a plugin (`hello`'s
+//! `GET /hello/health`) against the same route served natively by axum, in one run, with the same
+//! load generator; and the per-call instantiation time on its own.
+//!
+//! Run: `scripts/build-plugins && cargo bench -p printfarm --bench plugin_vs_native`
+//! Knobs: BENCH_SECS (default 5), BENCH_CONNECTIONS (default 32).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::Json;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use printfarm::config::FarmConfig;
+use printfarm::runtime::state::CallContext;
+
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "target"))
+        .unwrap()
+        .to_path_buf()
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Figures {
+    requests: u64,
+    seconds: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Figures {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+}
+
+/// Keeps `connections` keep-alive HTTP/1.1 connections busy for `secs`, recording every latency.
+async fn load(addr: SocketAddr, path: &'static str, connections: u64, secs: u64) -> Figures {
+    let stop = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util_io(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut latencies = Vec::with_capacity(100_000);
+            while Instant::now() < stop {
+                let req = hyper::Request::get(path)
+                    .header("host", "bench")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let t = Instant::now();
+                let res = sender.send_request(req).await.unwrap();
+                assert_eq!(res.status(), 200);
+                let body = res.into_body().collect().await.unwrap().to_bytes();
+                latencies.push(t.elapsed());
+                assert!(body.starts_with(b"{"));
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    all.sort();
+    let pick = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    Figures {
+        requests: all.len() as u64,
+        seconds,
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
+}
+
+fn hyper_util_io(stream: tokio::net::TcpStream) -> TokioIo {
+    TokioIo(stream)
+}
+
+/// A minimal tokio → hyper I/O adapter, so the bench needs no extra crate.
+struct TokioIo(tokio::net::TcpStream);
+
+impl hyper::rt::Read for TokioIo {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = unsafe {
+            let mut tbuf = tokio::io::ReadBuf::uninit(buf.as_mut());
+            match tokio::io::AsyncRead::poll_read(
+                std::pin::Pin::new(&mut self.get_mut().0),
+                cx,
+                &mut tbuf,
+            ) {
+                std::task::Poll::Ready(Ok(())) => tbuf.filled().len(),
+                other => return other,
+            }
+        };
+        unsafe { buf.advance(n) };
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl hyper::rt::Write for TokioIo {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        tokio::io::AsyncWrite::poll_write(std::pin::Pin::new(&mut self.get_mut().0), cx, buf)
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        tokio::io::AsyncWrite::poll_flush(std::pin::Pin::new(&mut self.get_mut().0), cx)
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        tokio::io::AsyncWrite::poll_shutdown(std::pin::Pin::new(&mut self.get_mut().0), cx)
+    }
+}
+
+async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let secs = env_or("BENCH_SECS", 5);
+    let connections = env_or("BENCH_CONNECTIONS", 32);
+    std::env::set_var(
+        printfarm::server::SHIPPED_PLUGINS_ENV,
+        target_dir().join("plugins"),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let config = FarmConfig::parse(
+        &format!("data-dir = \"{}\"\n", data.path().display()),
+        "bench",
+    )
+    .unwrap();
+    let mut prepared = printfarm::server::prepare(config)
+        .await
+        .expect("run scripts/build-plugins first");
+    let hello = prepared
+        .host
+        .plugins
+        .iter()
+        .find(|p| p.id() == "hello")
+        .expect("the hello plugin is built")
+        .clone();
+
+    // Per-call instantiation: a fresh store + instance from the InstancePre, nothing else.
+    for _ in 0..1000 {
+        drop(hello.begin(CallContext::default()).await.unwrap());
+    }
+    let n = 20_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        drop(hello.begin(CallContext::default()).await.unwrap());
+    }
+    let instantiate = t.elapsed() / n;
+
+    let listener = prepared.listeners.remove(0);
+    let (_, plugin_app) = printfarm::http::app(prepared.host.clone(), listener);
+    let plugin_addr = serve(plugin_app).await;
+    let native_app = axum::Router::new().route(
+        "/hello/health",
+        get(|| async { Json(serde_json::json!({ "ok": true })) }),
+    );
+    let native_addr = serve(native_app).await;
+
+    // Warm both up, then measure them one after the other under the same load.
+    load(plugin_addr, "/hello/health", connections, 1).await;
+    load(native_addr, "/hello/health", connections, 1).await;
+    let plugin = load(plugin_addr, "/hello/health", connections, secs).await;
+    let native = load(native_addr, "/hello/health", connections, secs).await;
+
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("plugin_vs_native: {cores} cores, {connections} keep-alive connections, {secs} s per route, load generator in-process");
+    println!(
+        "per-call instantiation (fresh store + instance): {:.1} µs",
+        instantiate.as_secs_f64() * 1e6
+    );
+    for (name, f) in [
+        ("plugin  GET /hello/health", &plugin),
+        ("native  GET /hello/health", &native),
+    ] {
+        println!(
+            "{name}: {:>9.0} requests/s  p50 {:>7.1} µs  p99 {:>7.1} µs  ({} requests)",
+            f.rps(),
+            f.p50.as_secs_f64() * 1e6,
+            f.p99.as_secs_f64() * 1e6,
+            f.requests
+        );
+    }
+    println!(
+        "plugin/native throughput: {:.0} %",
+        plugin.rps() / native.rps() * 100.0
+    );
+    let _ = Arc::strong_count(&prepared.host);
+}

@@ -1,0 +1,279 @@
+//! The operator's configuration, `printfarm.toml`.
+//!
+//! Every key is checked: an unknown key or a wrong type is an error that names the file, the key and
+//! what was expected. Without a file the server runs on embedded defaults: SQLite in the data
+//! directory, three virtual printers, every shipped plugin enabled.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::plugin::Capability;
+
+/// Where the server listens when neither the file nor `--listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The data directory when neither the file nor `--data-dir` says otherwise (relative to the
+/// working directory).
+pub const DEFAULT_DATA_DIR: &str = "printfarm-data";
+/// Largest multipart upload staged for a plugin: G-code files of a few hundred MB are common.
+pub const DEFAULT_UPLOAD_LIMIT_MB: u64 = 1024;
+/// How many virtual printers the embedded defaults declare.
+pub const DEFAULT_VIRTUAL_PRINTERS: usize = 3;
+
+/// The whole operator configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FarmConfig {
+    /// The main listener.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the database, the library and the caches live.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// Where precompiled components are cached (default: `<data-dir>/cache/components`). Several
+    /// servers may share one: entries are keyed by engine and content and written atomically.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Extra directories holding plugin packages (one sub-directory per package). Plugins found
+    /// there are third-party: they run only when `[plugins.<id>]` enables them, with the grants
+    /// listed there.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Largest multipart upload, MiB.
+    #[serde(default = "default_upload_limit")]
+    pub upload_limit_mb: u64,
+    /// The printers of this host, in order.
+    #[serde(default)]
+    pub printers: Vec<PrinterConfig>,
+    /// Per-plugin settings, by plugin id.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginSettings>,
+}
+
+/// One `[[printers]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PrinterConfig {
+    /// Unique id, used in URLs: letters, digits, `-` and `_`.
+    pub id: String,
+    /// Display name (default: the id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Serial device path (`/dev/ttyACM0`, or a stable symlink) or `virtual`.
+    pub port: String,
+    /// Baud rate.
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// Printer profile name.
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+impl PrinterConfig {
+    /// The display name.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// One `[plugins.<id>]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginSettings {
+    /// Run the plugin. Shipped plugins default to true, third-party ones to true once mentioned.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Mount prefix, overriding the manifest's (per-printer plugins keep a `{printer}` segment).
+    #[serde(default)]
+    pub mount: Option<String>,
+    /// Serve the plugin on a listener of its own (at its root) instead of under a path mount.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// For per-printer plugins: serve printer k (in config order) at the root of port `first-port + k`
+    /// on the main listener's address, for clients that cannot use a path.
+    #[serde(default)]
+    pub first_port: Option<u16>,
+    /// Capabilities granted. Default: everything a shipped plugin declares; nothing for third-party ones.
+    #[serde(default)]
+    pub grants: Option<Vec<Capability>>,
+    /// Outbound origins granted. Default: the manifest's `outbound-hosts` when an outbound
+    /// capability is granted.
+    #[serde(default)]
+    pub outbound_hosts: Option<Vec<String>>,
+    /// The plugin's own config, validated against its JSON Schema.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+}
+
+impl PluginSettings {
+    /// The plugin's config table as JSON (`{}` when absent).
+    pub fn config_json(&self) -> serde_json::Value {
+        match &self.config {
+            Some(table) => serde_json::to_value(table).unwrap_or_default(),
+            None => serde_json::Value::Object(Default::default()),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN
+        .parse()
+        .expect("valid default listen address")
+}
+fn default_upload_limit() -> u64 {
+    DEFAULT_UPLOAD_LIMIT_MB
+}
+fn default_baud() -> u32 {
+    115_200
+}
+
+/// A config error: the file, and what is wrong in it.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    /// The config file (or `<embedded defaults>`).
+    pub file: String,
+    /// What is wrong, with the key and what was expected.
+    pub message: String,
+}
+
+impl FarmConfig {
+    /// The embedded defaults: three virtual printers, every shipped plugin enabled.
+    pub fn embedded_defaults() -> FarmConfig {
+        let mut config: FarmConfig = toml::from_str("").expect("empty config parses");
+        config.printers = (1..=DEFAULT_VIRTUAL_PRINTERS)
+            .map(|i| PrinterConfig {
+                id: format!("virtual-{i}"),
+                name: Some(format!("Virtual printer {i}")),
+                port: "virtual".into(),
+                baud: default_baud(),
+                profile: None,
+            })
+            .collect();
+        config
+    }
+
+    /// Reads and validates a config file. Relative paths inside it are taken relative to its directory.
+    pub fn load(path: &Path) -> Result<FarmConfig, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        let mut config = FarmConfig::parse(&text, &file)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.data_dir = config.data_dir.map(|d| base.join(d));
+        config.cache_dir = config.cache_dir.map(|d| base.join(d));
+        config.plugin_dirs = config
+            .plugin_dirs
+            .into_iter()
+            .map(|d| base.join(d))
+            .collect();
+        Ok(config)
+    }
+
+    /// Parses and validates config text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<FarmConfig, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: file.to_string(),
+            message,
+        };
+        let config: FarmConfig =
+            toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in config.printers.iter().enumerate() {
+            let ok = !p.id.is_empty()
+                && p.id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(err(format!(
+                    "key `printers[{i}].id`: `{}` must be letters, digits, `-` or `_` (it is used in URLs)",
+                    p.id
+                )));
+            }
+            if !seen.insert(p.id.clone()) {
+                return Err(err(format!(
+                    "key `printers[{i}].id`: printer id `{}` is used twice",
+                    p.id
+                )));
+            }
+        }
+        if config.upload_limit_mb == 0 {
+            return Err(err("key `upload-limit-mb`: must be at least 1".into()));
+        }
+        for (id, settings) in &config.plugins {
+            if let Some(mount) = &settings.mount {
+                if mount.parse::<SocketAddr>().is_ok() {
+                    return Err(err(format!(
+                        "key `plugins.{id}.mount`: `{mount}` is an address; use `listen = \"{mount}\"` for a listener of its own"
+                    )));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// The data directory in force.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+
+    /// The component cache directory in force.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("cache").join("components"))
+    }
+
+    /// The upload limit in bytes.
+    pub fn upload_limit_bytes(&self) -> u64 {
+        self.upload_limit_mb.saturating_mul(1 << 20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_have_three_virtual_printers() {
+        let c = FarmConfig::embedded_defaults();
+        assert_eq!(c.printers.len(), 3);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.upload_limit_bytes(), 1 << 30);
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let e = FarmConfig::parse("listen = 5", "farm.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("farm.toml:") && e.contains("listen"), "{e}");
+        let e = FarmConfig::parse("[plugins.hello]\nenabeld = true", "farm.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("enabeld") && e.contains("enabled"), "{e}");
+        let e = FarmConfig::parse("[[printers]]\nid = \"a b\"\nport = \"virtual\"", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("printers[0].id"), "{e}");
+        let e = FarmConfig::parse("[plugins.hello]\ngrants = [\"root\"]", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("root"), "{e}");
+    }
+
+    #[test]
+    fn plugin_config_becomes_json() {
+        let c = FarmConfig::parse("[plugins.hello.config]\ngreeting = \"Hi\"\nn = 2", "f").unwrap();
+        assert_eq!(
+            c.plugins["hello"].config_json(),
+            serde_json::json!({"greeting": "Hi", "n": 2})
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The event bus: the core publishes, plugins (and later the dashboard) subscribe.
+//!
+//! A broadcast channel with a bounded backlog: a slow subscriber loses the oldest events and is
+//! told how many, the core never waits for a plugin.
+
+use tokio::sync::broadcast;
+
+use crate::core::{PrinterState, Temperature};
+
+/// How many events a subscriber may fall behind before it loses the oldest. Temperatures arrive
+/// about once a second per printer, so this holds several seconds of a hundred-printer farm.
+pub const BACKLOG: usize = 4096;
+
+/// A print's phase change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrintPhase {
+    /// Started.
+    Started,
+    /// Paused.
+    Paused,
+    /// Resumed.
+    Resumed,
+    /// Printed to the end.
+    Done,
+    /// Failed.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// One event of the core.
+#[derive(Debug, Clone)]
+pub enum CoreEvent {
+    /// A printer changed state.
+    PrinterState {
+        /// Printer id.
+        printer: String,
+        /// Before.
+        previous: PrinterState,
+        /// Now.
+        current: PrinterState,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// New temperature readings.
+    Temperatures {
+        /// Printer id.
+        printer: String,
+        /// Unix ms.
+        time: u64,
+        /// Readings.
+        readings: Vec<Temperature>,
+    },
+    /// A print started, paused, resumed or ended.
+    Print {
+        /// Printer id.
+        printer: String,
+        /// What happened.
+        phase: PrintPhase,
+        /// Library path.
+        file: String,
+        /// Queue task, if any.
+        task_id: Option<String>,
+        /// Seconds since start.
+        elapsed_secs: f64,
+        /// Why, for failures.
+        reason: Option<String>,
+    },
+}
+
+impl CoreEvent {
+    /// The subscription name of this event's kind (as in manifests' `events`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CoreEvent::PrinterState { .. } => "printer-state",
+            CoreEvent::Temperatures { .. } => "temperatures",
+            CoreEvent::Print { .. } => "print",
+        }
+    }
+}
+
+/// The bus. Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<CoreEvent>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus {
+            sender: broadcast::channel(BACKLOG).0,
+        }
+    }
+}
+
+impl EventBus {
+    /// Publishes an event to every subscriber. Never blocks; with no subscriber it is dropped.
+    pub fn publish(&self, event: CoreEvent) {
+        let _ = self.sender.send(event);
+    }
+
+    /// A new subscription that sees events published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<CoreEvent> {
+        self.sender.subscribe()
+    }
+}

@@ -1,0 +1,35 @@
+//! JSON error responses: every error says what was wrong.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::runtime::CallError;
+
+/// A JSON error `{"error": message}` with a status.
+pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// The response for a failed plugin call: the status of [`CallError::status`], the plugin named.
+pub fn call_error(e: &CallError) -> Response {
+    let plugin = match e {
+        CallError::Trap { plugin, .. }
+        | CallError::Timeout { plugin, .. }
+        | CallError::MemoryLimit { plugin, .. }
+        | CallError::Disabled { plugin, .. }
+        | CallError::Capacity { plugin, .. } => plugin.clone(),
+    };
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (
+        status,
+        axum::Json(json!({ "error": e.to_string(), "plugin": plugin, "kind": e.kind() })),
+    )
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("5"));
+    }
+    response
+}

@@ -1,0 +1,34 @@
+//! printfarm: a self-hosted server for 3D-printer farms.
+//!
+//! The core (printers, files, jobs, identities, storage) is small and owns the state; every API
+//! surface is a sandboxed WebAssembly component plugin that mounts HTTP routes and push channels
+//! through the `printfarm:plugin` WIT contract and reaches the core only through granted capabilities.
+//!
+//! Modules, in the direction data flows:
+//! - [`config`]: the operator's `printfarm.toml`.
+//! - [`core`]: the farm's domain model shared by the host interfaces.
+//! - [`events`]: the event bus from the core to plugins.
+//! - [`storage`]: the database (SQLite by default).
+//! - [`plugin`]: plugin packages: manifests, capabilities, discovery.
+//! - [`runtime`]: the wasmtime engine that runs plugins, and the host side of every WIT interface.
+//! - [`router`]: the route table built from the manifests and the operator's mounts.
+//! - [`http`]: the HTTP front: listeners, dispatch into plugins, uploads, push sockets, the host API.
+//! - [`server`]: wiring all of the above into a running server.
+
+pub mod config;
+pub mod core;
+pub mod events;
+pub mod http;
+pub mod plugin;
+pub mod router;
+pub mod runtime;
+pub mod server;
+pub mod storage;
+
+/// The version of the WIT contract this host implements (`wit/world.wit`). Plugins state a semver
+/// requirement on it in their manifest's `api` key.
+pub const API_VERSION: &str = "0.1.0";
+
+/// The URL prefix reserved for the host's own routes (its API, health, the dashboard).
+/// No plugin may mount routes below it.
+pub const HOST_PREFIX: &str = "/farm";

@@ -1,0 +1,216 @@
+//! The `printfarm` command: run the server, or check a plugin package.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use printfarm::config::FarmConfig;
+use printfarm::plugin::{Grants, Package};
+use printfarm::runtime::host::outbound::OutboundPolicy;
+use printfarm::runtime::host::sockets::SocketHub;
+use printfarm::runtime::state::{CallContext, PluginContext};
+use printfarm::runtime::{LoadedPlugin, PluginEngine, Services};
+
+/// A self-hosted server for 3D-printer farms.
+#[derive(Parser)]
+#[command(name = "printfarm", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// The config file. Default: ./printfarm.toml if it exists, else the embedded defaults.
+        #[arg(long, env = "PRINTFARM_CONFIG")]
+        config: Option<PathBuf>,
+        /// The data directory (database, caches, staging), overriding the config.
+        #[arg(long, env = "PRINTFARM_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The main listen address, overriding the config.
+        #[arg(long, env = "PRINTFARM_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Plugin packages.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Validate a plugin package (manifest, API version, config schema, that the component
+    /// instantiates) and print what it would mount and which capabilities it needs.
+    Check {
+        /// The package directory (holding plugin.toml and the component).
+        dir: PathBuf,
+        /// A printfarm.toml whose [plugins.<id>.config] to validate too.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve {
+                config,
+                data_dir,
+                listen,
+            } => serve(config, data_dir, listen).await,
+            Command::Plugin {
+                command: PluginCommand::Check { dir, config },
+            } => check(&dir, config.as_deref()).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<FarmConfig> {
+    match path {
+        Some(p) => Ok(FarmConfig::load(p)?),
+        None if Path::new("printfarm.toml").is_file() => {
+            Ok(FarmConfig::load(Path::new("printfarm.toml"))?)
+        }
+        None => Ok(FarmConfig::embedded_defaults()),
+    }
+}
+
+async fn serve(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let mut config = load_config(config.as_deref())?;
+    if let Some(d) = data_dir {
+        config.data_dir = Some(d);
+    }
+    if let Some(l) = listen {
+        config.listen = l;
+    }
+    let prepared = printfarm::server::prepare(config).await?;
+    printfarm::server::serve(prepared).await
+}
+
+async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
+    let package = Package::load(dir)?;
+    let m = package.manifest.clone();
+    let settings = match config {
+        Some(path) => load_config(Some(path))?
+            .plugins
+            .get(&m.id)
+            .cloned()
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    package.validate_config(&settings.config_json())?;
+
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let engine = PluginEngine::new(&scratch.path().join("cache"))?;
+    let services = Arc::new(Services {
+        storage: printfarm::storage::Storage::open_sqlite(&scratch.path().join("check.db")).await?,
+        printers: Vec::new(),
+        events: Default::default(),
+        http: reqwest::Client::new(),
+        sockets: SocketHub::default(),
+    });
+    let ctx = Arc::new(PluginContext {
+        id: m.id.clone(),
+        grants: Grants::new(
+            m.capabilities.iter().copied(),
+            m.capabilities.iter().copied(),
+        ),
+        limits: m.limits.clone(),
+        config_json: settings.config_json().to_string(),
+        outbound: OutboundPolicy::new(&m.outbound_hosts, None).map_err(anyhow::Error::msg)?,
+        services,
+    });
+    let plugin = LoadedPlugin::load(&engine, package, ctx)?;
+    plugin
+        .begin(CallContext::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the component does not instantiate: {e}"))?;
+    let init = plugin.init().await?;
+
+    let mount = m.default_mount();
+    println!("plugin {} {} (API {}) is valid", m.id, m.version, m.api);
+    if let Some(d) = &m.description {
+        println!("  {d}");
+    }
+    println!(
+        "mount: {mount}{}",
+        if m.per_printer {
+            " (once per printer)"
+        } else {
+            ""
+        }
+    );
+    for r in &m.routes {
+        let (method, path) = r.split_once(' ').unwrap_or(("", r));
+        println!(
+            "  route {method:<8} {}",
+            printfarm::router::mount::join(
+                &printfarm::router::mount::concrete(&mount, None),
+                path.trim()
+            )
+        );
+    }
+    for p in &m.push_routes {
+        println!(
+            "  push  {:<8} {}",
+            "WS",
+            printfarm::router::mount::join(&printfarm::router::mount::concrete(&mount, None), p)
+        );
+    }
+    let caps: Vec<String> = m.capabilities.iter().map(|c| c.to_string()).collect();
+    println!(
+        "capabilities: {}",
+        if caps.is_empty() {
+            "none".into()
+        } else {
+            caps.join(", ")
+        }
+    );
+    if !m.outbound_hosts.is_empty() {
+        println!("outbound hosts: {}", m.outbound_hosts.join(", "));
+    }
+    if !m.events.is_empty() {
+        println!("events: {}", m.events.join(", "));
+    }
+    if m.timer_interval_ms > 0 {
+        println!("timer: every {} ms", m.timer_interval_ms);
+    }
+    let l = &m.limits;
+    println!(
+        "limits: {} MiB memory, {} ms deadline, {} B body, {} B kv values, {} sockets",
+        l.memory_mb, l.deadline_ms, l.max_body_bytes, l.max_kv_value_bytes, l.max_sockets
+    );
+    match init {
+        Ok(()) => println!("init: accepted the config"),
+        Err(reason) => anyhow::bail!("init refused the config: {reason}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Rust bindings for the `printfarm:plugin` world, generated from `wit/` by wasmtime's `bindgen!`.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "plugin",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use exports::printfarm::plugin::http_handler::{
+    Request as WitRequest, Response as WitResponse,
+};
+pub use printfarm::plugin::http_types::{Body as WitBody, FormField, UploadedFile};
+pub use printfarm::plugin::types::{Header, HostError};

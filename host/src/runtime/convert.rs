@@ -1,0 +1,95 @@
+//! Core types to WIT types, at the sandbox boundary.
+
+use super::bindings::printfarm::plugin::events::{self as wit_events, Event};
+use super::bindings::printfarm::plugin::printers::{
+    PrinterInfo, PrinterState as WitState, Temperature as WitTemperature,
+};
+use crate::core::{PrinterState, PrinterSummary, Temperature};
+use crate::events::{CoreEvent, PrintPhase};
+
+/// A printer state as WIT sees it.
+pub fn printer_state(s: PrinterState) -> WitState {
+    match s {
+        PrinterState::Offline => WitState::Offline,
+        PrinterState::Connecting => WitState::Connecting,
+        PrinterState::Operational => WitState::Operational,
+        PrinterState::Printing => WitState::Printing,
+        PrinterState::Pausing => WitState::Pausing,
+        PrinterState::Paused => WitState::Paused,
+        PrinterState::Cancelling => WitState::Cancelling,
+        PrinterState::Error => WitState::Error,
+    }
+}
+
+/// A temperature reading as WIT sees it.
+pub fn temperature(t: &Temperature) -> WitTemperature {
+    WitTemperature {
+        sensor: t.sensor.clone(),
+        actual: t.actual,
+        target: t.target,
+    }
+}
+
+/// A printer as WIT sees it.
+pub fn printer_info(p: &PrinterSummary) -> PrinterInfo {
+    PrinterInfo {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        state: printer_state(p.state),
+        state_reason: p.state_reason.clone(),
+        port: p.port.clone(),
+        baud: p.baud,
+        profile: p.profile.clone(),
+        temperatures: p.temperatures.iter().map(temperature).collect(),
+        progress: None,
+        awaiting_bed_clear: false,
+    }
+}
+
+/// A core event as WIT sees it.
+pub fn event(e: &CoreEvent) -> Event {
+    match e {
+        CoreEvent::PrinterState {
+            printer,
+            previous,
+            current,
+            reason,
+        } => Event::PrinterState(wit_events::StateChanged {
+            printer: printer.clone(),
+            previous: printer_state(*previous),
+            current: printer_state(*current),
+            reason: reason.clone(),
+        }),
+        CoreEvent::Temperatures {
+            printer,
+            time,
+            readings,
+        } => Event::Temperatures(wit_events::TemperaturesReported {
+            printer: printer.clone(),
+            time: *time,
+            readings: readings.iter().map(temperature).collect(),
+        }),
+        CoreEvent::Print {
+            printer,
+            phase,
+            file,
+            task_id,
+            elapsed_secs,
+            reason,
+        } => Event::Print(wit_events::PrintChanged {
+            printer: printer.clone(),
+            phase: match phase {
+                PrintPhase::Started => wit_events::PrintPhase::Started,
+                PrintPhase::Paused => wit_events::PrintPhase::Paused,
+                PrintPhase::Resumed => wit_events::PrintPhase::Resumed,
+                PrintPhase::Done => wit_events::PrintPhase::Done,
+                PrintPhase::Failed => wit_events::PrintPhase::Failed,
+                PrintPhase::Cancelled => wit_events::PrintPhase::Cancelled,
+            },
+            file: file.clone(),
+            task_id: task_id.clone(),
+            elapsed_secs: *elapsed_secs,
+            reason: reason.clone(),
+        }),
+    }
+}

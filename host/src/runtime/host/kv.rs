@@ -1,0 +1,78 @@
+//! `printfarm:plugin/kv`: the plugin's private store, behind the `kv` capability.
+
+use super::super::bindings::printfarm::plugin::kv;
+use super::super::bindings::HostError;
+use super::super::state::CallState;
+use crate::plugin::Capability;
+
+/// Longest key accepted: keys are identifiers, not data.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Most keys one `list-keys` call returns.
+pub const MAX_LIST: u32 = 10_000;
+
+fn storage_error(e: crate::storage::StorageError) -> HostError {
+    tracing::error!(error = %e, "kv storage failed");
+    HostError::Internal("the key-value store failed; the host log has details".into())
+}
+
+impl CallState {
+    fn kv_key(&self, key: &str) -> Result<(), HostError> {
+        self.plugin.require(Capability::Kv)?;
+        if key.len() > MAX_KEY_BYTES {
+            return Err(HostError::Limit(format!(
+                "kv key of {} bytes exceeds the {MAX_KEY_BYTES}-byte limit",
+                key.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl kv::Host for CallState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
+        self.kv_key(&key)?;
+        self.plugin
+            .services
+            .storage
+            .kv_get(&self.plugin.id, &key)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), HostError> {
+        self.kv_key(&key)?;
+        let max = self.plugin.limits.max_kv_value_bytes;
+        if value.len() as u64 > max {
+            return Err(HostError::Limit(format!(
+                "kv value of {} bytes exceeds this plugin's limit of {max} bytes (limits.max-kv-value-bytes)",
+                value.len()
+            )));
+        }
+        self.plugin
+            .services
+            .storage
+            .kv_set(&self.plugin.id, &key, &value)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), HostError> {
+        self.kv_key(&key)?;
+        self.plugin
+            .services
+            .storage
+            .kv_delete(&self.plugin.id, &key)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn list_keys(&mut self, prefix: String, limit: u32) -> Result<Vec<String>, HostError> {
+        self.kv_key(&prefix)?;
+        self.plugin
+            .services
+            .storage
+            .kv_keys(&self.plugin.id, &prefix, limit.min(MAX_LIST))
+            .await
+            .map_err(storage_error)
+    }
+}

@@ -1,0 +1,347 @@
+//! `printfarm:plugin/outbound-http` and `outbound-ws`: traffic to allow-listed origins only.
+//!
+//! An origin is allowed when the manifest lists it in `outbound-hosts` and the operator's grant
+//! (`[plugins.<id>] outbound-hosts`, default: the manifest's list) keeps it. Redirects are not
+//! followed, so an allowed host cannot bounce a plugin to another one.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite;
+use url::Url;
+
+use super::super::bindings::printfarm::plugin::outbound_http::{
+    self, OutboundRequest, OutboundResponse,
+};
+use super::super::bindings::printfarm::plugin::outbound_ws;
+use super::super::bindings::printfarm::plugin::push::Message;
+use super::super::bindings::{Header, HostError};
+use super::super::plugin::Hook;
+use super::super::state::CallState;
+use super::sockets::{Outgoing, SocketKind};
+use crate::plugin::Capability;
+
+/// Timeout of an outbound request when the plugin gives none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long opening an outbound websocket may take.
+pub const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `scheme://host:port`, with the scheme's default port filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Parses an allow-list entry: `http(s)://host[:port]`, nothing after the authority.
+pub fn parse_origin(s: &str) -> Result<Origin, String> {
+    let url = Url::parse(s)
+        .map_err(|e| format!("`{s}` is not a URL ({e}); write scheme://host[:port]"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{s}`: only http and https origins can be allowed (websockets use the same entries)"
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "`{s}`: an allowed host is scheme://host[:port], without path, query or credentials"
+        ));
+    }
+    origin_of(&url).ok_or_else(|| format!("`{s}` has no host"))
+}
+
+/// The origin a URL addresses; `ws`/`wss` count as `http`/`https`.
+fn origin_of(url: &Url) -> Option<Origin> {
+    let scheme = match url.scheme() {
+        "http" | "ws" => "http",
+        "https" | "wss" => "https",
+        _ => return None,
+    };
+    Some(Origin {
+        scheme: scheme.to_string(),
+        host: url.host_str()?.to_ascii_lowercase(),
+        port: url.port_or_known_default()?,
+    })
+}
+
+/// Where one plugin may send traffic.
+#[derive(Debug, Clone, Default)]
+pub struct OutboundPolicy {
+    allowed: Vec<Origin>,
+}
+
+impl OutboundPolicy {
+    /// The manifest's origins, narrowed by the operator's grant when one is given.
+    pub fn new(manifest: &[String], granted: Option<&[String]>) -> Result<OutboundPolicy, String> {
+        let declared: Vec<Origin> = manifest
+            .iter()
+            .map(|s| parse_origin(s))
+            .collect::<Result<_, _>>()?;
+        let allowed = match granted {
+            None => declared,
+            Some(granted) => {
+                let granted: Vec<Origin> = granted
+                    .iter()
+                    .map(|s| parse_origin(s))
+                    .collect::<Result<_, _>>()?;
+                declared
+                    .into_iter()
+                    .filter(|o| granted.contains(o))
+                    .collect()
+            }
+        };
+        Ok(OutboundPolicy { allowed })
+    }
+
+    /// Checks a URL against the allow-list.
+    pub fn check(&self, plugin: &str, url: &str) -> Result<Url, HostError> {
+        let parsed = Url::parse(url)
+            .map_err(|e| HostError::Invalid(format!("`{url}` is not a URL: {e}")))?;
+        let origin = origin_of(&parsed).ok_or_else(|| {
+            HostError::Invalid(format!(
+                "`{url}`: only http(s) and ws(s) URLs can be reached"
+            ))
+        })?;
+        if self.allowed.contains(&origin) {
+            Ok(parsed)
+        } else {
+            let allowed: Vec<String> = self.allowed.iter().map(Origin::to_string).collect();
+            Err(HostError::Denied(format!(
+                "outbound host {origin} denied for plugin `{plugin}`: it is not in its allowed hosts [{}] \
+                 (manifest `outbound-hosts` narrowed by [plugins.{plugin}] outbound-hosts)",
+                allowed.join(", ")
+            )))
+        }
+    }
+
+    /// The allowed origins.
+    pub fn origins(&self) -> Vec<String> {
+        self.allowed.iter().map(Origin::to_string).collect()
+    }
+}
+
+fn transport_error(url: &str, e: impl std::fmt::Display) -> HostError {
+    HostError::Unavailable(format!("request to {url} failed: {e}"))
+}
+
+impl outbound_http::Host for CallState {
+    async fn send(&mut self, req: OutboundRequest) -> Result<OutboundResponse, HostError> {
+        let plugin = self.plugin.clone();
+        plugin.require(Capability::OutboundHttp)?;
+        let url = plugin.outbound.check(&plugin.id, &req.url)?;
+        let limits = &plugin.limits;
+        if req.body.len() as u64 > limits.max_body_bytes {
+            return Err(HostError::Limit(format!(
+                "outbound body of {} bytes exceeds limits.max-body-bytes ({})",
+                req.body.len(),
+                limits.max_body_bytes
+            )));
+        }
+        if req.headers.len() > limits.max_headers as usize {
+            return Err(HostError::Limit(format!(
+                "{} headers exceed limits.max-headers",
+                req.headers.len()
+            )));
+        }
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| HostError::Invalid(format!("`{}` is not an HTTP method", req.method)))?;
+        let deadline = Duration::from_millis(limits.deadline_ms);
+        let timeout = req
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()))
+            .unwrap_or(DEFAULT_TIMEOUT)
+            .min(deadline);
+        let mut builder = plugin
+            .services
+            .http
+            .request(method, url)
+            .timeout(timeout)
+            .body(req.body);
+        for h in &req.headers {
+            builder = builder.header(&h.name, &h.value);
+        }
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(&req.url, e))?;
+        let status = response.status().as_u16();
+        let headers: Vec<Header> = response
+            .headers()
+            .iter()
+            .take(limits.max_headers as usize)
+            .map(|(k, v)| Header {
+                name: k.as_str().to_string(),
+                value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            })
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&req.url, e))?
+        {
+            if (body.len() + chunk.len()) as u64 > limits.max_response_bytes {
+                return Err(HostError::Limit(format!(
+                    "response from {} exceeds limits.max-response-bytes ({})",
+                    req.url, limits.max_response_bytes
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+impl outbound_ws::Host for CallState {
+    async fn connect(&mut self, url: String, headers: Vec<Header>) -> Result<u64, HostError> {
+        let plugin = self.plugin.clone();
+        plugin.require(Capability::OutboundWs)?;
+        plugin.outbound.check(&plugin.id, &url)?;
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(url.as_str())
+            .map_err(|e| HostError::Invalid(format!("`{url}` is not a websocket URL: {e}")))?;
+        for h in headers.iter().take(plugin.limits.max_headers as usize) {
+            let name = http::HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| HostError::Invalid(format!("`{}` is not a header name", h.name)))?;
+            let value = http::HeaderValue::from_str(&h.value).map_err(|_| {
+                HostError::Invalid(format!("the value of header `{}` is not valid", h.name))
+            })?;
+            request.headers_mut().append(name, value);
+        }
+        let hub = &plugin.services.sockets;
+        let id = hub.next_id();
+        let mut rx = hub.open(
+            id,
+            &plugin.id,
+            SocketKind::Outbound,
+            None,
+            plugin.limits.max_sockets,
+        )?;
+        let connected = tokio::time::timeout(
+            WS_CONNECT_TIMEOUT,
+            tokio_tungstenite::connect_async(request),
+        )
+        .await;
+        let (stream, _) = match connected {
+            Ok(Ok(ok)) => ok,
+            Ok(Err(e)) => {
+                hub.remove(id);
+                return Err(transport_error(&url, e));
+            }
+            Err(_) => {
+                hub.remove(id);
+                return Err(transport_error(&url, "timed out"));
+            }
+        };
+        let services = plugin.services.clone();
+        let plugin_id = plugin.id.clone();
+        tokio::spawn(async move {
+            let (mut sink, mut source) = stream.split();
+            let hooks = services.sockets.hooks_of(&plugin_id);
+            let (mut code, mut reason) = (1006u16, String::from("connection dropped"));
+            loop {
+                tokio::select! {
+                    out = rx.recv() => match out {
+                        Some(Outgoing::Message(Message::Text(t))) => { if sink.send(tungstenite::Message::text(t)).await.is_err() { break; } }
+                        Some(Outgoing::Message(Message::Binary(b))) => { if sink.send(tungstenite::Message::binary(b)).await.is_err() { break; } }
+                        Some(Outgoing::Close(c, r)) => {
+                            let frame = tungstenite::protocol::CloseFrame { code: c.into(), reason: r.clone().into() };
+                            let _ = sink.send(tungstenite::Message::Close(Some(frame))).await;
+                            (code, reason) = (c, r);
+                            break;
+                        }
+                        None => break,
+                    },
+                    frame = source.next() => match frame {
+                        Some(Ok(tungstenite::Message::Text(t))) => {
+                            if let Some(h) = &hooks { let _ = h.send(Hook::SocketMessage(id, Message::Text(t.to_string()))).await; }
+                        }
+                        Some(Ok(tungstenite::Message::Binary(b))) => {
+                            if let Some(h) = &hooks { let _ = h.send(Hook::SocketMessage(id, Message::Binary(b.to_vec()))).await; }
+                        }
+                        Some(Ok(tungstenite::Message::Close(frame))) => {
+                            if let Some(f) = frame { (code, reason) = (f.code.into(), f.reason.to_string()); } else { (code, reason) = (1005, String::new()); }
+                            break;
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => { reason = e.to_string(); break; }
+                        None => break,
+                    }
+                }
+            }
+            services.sockets.remove(id);
+            if let Some(h) = &hooks {
+                let _ = h.send(Hook::SocketClose(id, code, reason)).await;
+            }
+        });
+        Ok(id)
+    }
+
+    async fn send_text(&mut self, socket: u64, text: String) -> Result<(), HostError> {
+        self.plugin.require(Capability::OutboundWs)?;
+        self.plugin.services.sockets.send(
+            &self.plugin.id,
+            SocketKind::Outbound,
+            socket,
+            Outgoing::Message(Message::Text(text)),
+        )
+    }
+
+    async fn send_binary(&mut self, socket: u64, data: Vec<u8>) -> Result<(), HostError> {
+        self.plugin.require(Capability::OutboundWs)?;
+        self.plugin.services.sockets.send(
+            &self.plugin.id,
+            SocketKind::Outbound,
+            socket,
+            Outgoing::Message(Message::Binary(data)),
+        )
+    }
+
+    async fn close(&mut self, socket: u64, code: u16, reason: String) -> Result<(), HostError> {
+        self.plugin.require(Capability::OutboundWs)?;
+        self.plugin.services.sockets.send(
+            &self.plugin.id,
+            SocketKind::Outbound,
+            socket,
+            Outgoing::Close(code, reason),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_and_policy() {
+        assert_eq!(
+            parse_origin("https://app.obico.io").unwrap().to_string(),
+            "https://app.obico.io:443"
+        );
+        assert!(parse_origin("https://app.obico.io/api").is_err());
+        assert!(parse_origin("ftp://x").is_err());
+        let p = OutboundPolicy::new(
+            &["http://127.0.0.1:9000".into(), "https://a.example".into()],
+            Some(&["https://a.example:443".into()]),
+        )
+        .unwrap();
+        assert!(p.check("x", "https://a.example/v1?q=1").is_ok());
+        assert!(p.check("x", "wss://a.example/ws").is_ok());
+        let e = p.check("x", "http://127.0.0.1:9000/").unwrap_err();
+        assert!(matches!(e, HostError::Denied(m) if m.contains("127.0.0.1:9000")));
+        assert!(matches!(
+            p.check("x", "not a url").unwrap_err(),
+            HostError::Invalid(_)
+        ));
+    }
+}

@@ -1,0 +1,33 @@
+//! `printfarm:plugin/push`: a plugin's own client connections. No capability: it can reach only its own.
+
+use super::super::bindings::printfarm::plugin::push::{self, Connection, Message};
+use super::super::bindings::HostError;
+use super::super::state::CallState;
+use super::sockets::{Outgoing, SocketKind};
+
+impl push::Host for CallState {
+    async fn send(&mut self, conn: u64, msg: Message) -> Result<(), HostError> {
+        self.plugin.services.sockets.send(
+            &self.plugin.id,
+            SocketKind::Push,
+            conn,
+            Outgoing::Message(msg),
+        )
+    }
+
+    async fn close(&mut self, conn: u64, code: u16, reason: String) -> Result<(), HostError> {
+        self.plugin.services.sockets.send(
+            &self.plugin.id,
+            SocketKind::Push,
+            conn,
+            Outgoing::Close(code, reason),
+        )
+    }
+
+    async fn connections(&mut self, printer: Option<String>) -> Vec<Connection> {
+        self.plugin
+            .services
+            .sockets
+            .push_connections(&self.plugin.id, printer.as_deref())
+    }
+}

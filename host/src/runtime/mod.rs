@@ -1,0 +1,22 @@
+//! The plugin runtime: one wasmtime [`Engine`](wasmtime::Engine) with the pooling allocator and one
+//! epoch ticker, components compiled once and cached on disk, an `InstancePre` per plugin, and a
+//! fresh store per call with a deadline and a memory limit.
+//!
+//! - [`engine`]: the engine, its pooling configuration and the epoch ticker.
+//! - [`cache`]: the on-disk cache of precompiled components.
+//! - [`state`]: what one call's store holds (the owned context) and its memory limiter.
+//! - [`host`]: the host side of every imported WIT interface, each behind its capability.
+//! - [`plugin`]: a loaded plugin: calling its exports, counting failures, disabling it.
+//! - [`convert`]: core types to WIT types at the sandbox boundary.
+
+pub mod bindings;
+pub mod cache;
+pub mod convert;
+pub mod engine;
+pub mod host;
+pub mod plugin;
+pub mod state;
+
+pub use engine::PluginEngine;
+pub use plugin::{CallError, LoadedPlugin, PluginStatus};
+pub use state::Services;

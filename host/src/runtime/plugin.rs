@@ -1,0 +1,459 @@
+//! A loaded plugin: its `InstancePre`, one fresh store per call under a deadline and a memory
+//! limit, failure accounting, and the worker that delivers hooks (events, ticks, socket traffic)
+//! in order.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::component::InstancePre;
+use wasmtime::{Store, Trap};
+
+use super::bindings::printfarm::plugin::push::{Connection, Message};
+use super::bindings::{Plugin, PluginPre, WitRequest, WitResponse};
+use super::engine::{CompileSource, PluginEngine};
+use super::state::{CallContext, CallState, PluginContext};
+use crate::events::CoreEvent;
+use crate::plugin::Package;
+
+/// Hooks queued for a plugin before new ones are dropped (events) or wait (socket traffic).
+pub const HOOK_QUEUE: usize = 1024;
+
+/// Extra wall-clock time beyond the CPU deadline before a call is abandoned: epochs do not
+/// interrupt a host call that is waiting (on the network, the database), this timeout does.
+pub const WALL_GRACE: Duration = Duration::from_millis(250);
+
+/// A hook call queued for a plugin.
+pub enum Hook {
+    /// A core event it subscribed to.
+    Event(CoreEvent),
+    /// Its timer fired.
+    Tick,
+    /// A client opened a push socket; the answer says whether to keep it.
+    PushOpen(Connection, oneshot::Sender<Result<(), String>>),
+    /// A client sent a message.
+    PushMessage(u64, Message),
+    /// A push socket closed.
+    PushClose(u64),
+    /// A frame arrived on an outbound socket.
+    SocketMessage(u64, Message),
+    /// An outbound socket closed.
+    SocketClose(u64, u16, String),
+}
+
+/// Why a call did not produce a result.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The guest trapped (a Rust panic, an unreachable, a host error that trapped).
+    #[error("plugin `{plugin}` crashed: {message}")]
+    Trap {
+        /// Plugin id.
+        plugin: String,
+        /// The trap, first line.
+        message: String,
+    },
+    /// The call ran past its deadline.
+    #[error("plugin `{plugin}` did not answer within its deadline of {deadline_ms} ms")]
+    Timeout {
+        /// Plugin id.
+        plugin: String,
+        /// The deadline.
+        deadline_ms: u64,
+    },
+    /// The guest tried to grow its memory past its limit.
+    #[error("plugin `{plugin}` exceeded its memory limit of {memory_mb} MiB")]
+    MemoryLimit {
+        /// Plugin id.
+        plugin: String,
+        /// The limit.
+        memory_mb: u32,
+    },
+    /// The plugin is disabled.
+    #[error("plugin `{plugin}` is disabled: {reason}")]
+    Disabled {
+        /// Plugin id.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// The host could not start the call (all instance slots busy).
+    #[error("plugin `{plugin}` could not be started: {message}")]
+    Capacity {
+        /// Plugin id.
+        plugin: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl CallError {
+    /// The HTTP status this error answers with: a crash is the server's fault (500); a timeout,
+    /// a limit or a disabled plugin means the service is unavailable for now (503).
+    pub fn status(&self) -> u16 {
+        match self {
+            CallError::Trap { .. } => 500,
+            _ => 503,
+        }
+    }
+
+    /// A short kind for JSON errors and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Trap { .. } => "trap",
+            CallError::Timeout { .. } => "timeout",
+            CallError::MemoryLimit { .. } => "memory-limit",
+            CallError::Disabled { .. } => "disabled",
+            CallError::Capacity { .. } => "capacity",
+        }
+    }
+
+    fn counts_as_failure(&self) -> bool {
+        matches!(
+            self,
+            CallError::Trap { .. } | CallError::Timeout { .. } | CallError::MemoryLimit { .. }
+        )
+    }
+}
+
+#[derive(Default)]
+struct Health {
+    disabled: Option<String>,
+    consecutive_failures: u32,
+    calls: u64,
+    failures: u64,
+    last_error: Option<String>,
+}
+
+/// A plugin's health as the host API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginStatus {
+    /// `enabled` or `disabled`.
+    pub state: &'static str,
+    /// Why it is disabled.
+    pub reason: Option<String>,
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed.
+    pub failures: u64,
+    /// Failures in a row right now.
+    pub consecutive_failures: u32,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Whether the component came from the on-disk cache.
+    pub compiled: CompileSource,
+}
+
+/// A plugin ready to serve.
+pub struct LoadedPlugin {
+    /// Its package.
+    pub package: Package,
+    /// What its calls share.
+    pub ctx: Arc<PluginContext>,
+    /// How its component was obtained.
+    pub compiled: CompileSource,
+    pre: PluginPre<CallState>,
+    engine: wasmtime::Engine,
+    health: Mutex<Health>,
+}
+
+impl LoadedPlugin {
+    /// Loads the component (from the cache when possible) and links it once into an `InstancePre`,
+    /// so that every later call only instantiates.
+    pub fn load(
+        engine: &PluginEngine,
+        package: Package,
+        ctx: Arc<PluginContext>,
+    ) -> anyhow::Result<LoadedPlugin> {
+        let (component, compiled) = engine.load_component(&package.component_path)?;
+        let instance_pre: InstancePre<CallState> =
+            engine.linker().instantiate_pre(&component).map_err(|e| {
+                anyhow::anyhow!(
+                    "plugin `{}`: its component does not fit the printfarm:plugin@{} world: {e:#}",
+                    package.manifest.id,
+                    crate::API_VERSION
+                )
+            })?;
+        let pre = PluginPre::new(instance_pre).map_err(anyhow::Error::from)?;
+        Ok(LoadedPlugin {
+            package,
+            ctx,
+            compiled,
+            pre,
+            engine: engine.engine().clone(),
+            health: Mutex::new(Health::default()),
+        })
+    }
+
+    /// The plugin id.
+    pub fn id(&self) -> &str {
+        &self.ctx.id
+    }
+
+    /// Its health.
+    pub fn status(&self) -> PluginStatus {
+        let h = self.health.lock().expect("health lock");
+        PluginStatus {
+            state: if h.disabled.is_some() {
+                "disabled"
+            } else {
+                "enabled"
+            },
+            reason: h.disabled.clone(),
+            calls: h.calls,
+            failures: h.failures,
+            consecutive_failures: h.consecutive_failures,
+            last_error: h.last_error.clone(),
+            compiled: self.compiled,
+        }
+    }
+
+    /// Disables the plugin with a reason that the host API shows.
+    pub fn disable(&self, reason: String) {
+        tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
+        self.health.lock().expect("health lock").disabled = Some(reason);
+    }
+
+    /// Handles one HTTP request.
+    pub async fn handle_http(
+        &self,
+        call: CallContext,
+        req: &WitRequest,
+    ) -> Result<WitResponse, CallError> {
+        let (mut store, plugin) = self.begin(call).await?;
+        let outcome = tokio::time::timeout(
+            self.wall_deadline(),
+            plugin
+                .printfarm_plugin_http_handler()
+                .call_handle(&mut store, req),
+        )
+        .await;
+        self.finish(store, outcome)
+    }
+
+    /// Calls `init` with the validated config. `Ok(Err(reason))` = the plugin refused its config.
+    pub async fn init(&self) -> Result<Result<(), String>, CallError> {
+        let (mut store, plugin) = self.begin(CallContext::default()).await?;
+        let config = self.ctx.config_json.clone();
+        let outcome = tokio::time::timeout(
+            self.wall_deadline(),
+            plugin
+                .printfarm_plugin_hooks()
+                .call_init(&mut store, &config),
+        )
+        .await;
+        self.finish(store, outcome)
+    }
+
+    /// Delivers one hook.
+    pub async fn deliver(&self, hook: Hook) -> Result<(), CallError> {
+        let (mut store, plugin) = self.begin(CallContext::default()).await?;
+        let hooks = plugin.printfarm_plugin_hooks();
+        let deadline = self.wall_deadline();
+        match hook {
+            Hook::Event(event) => {
+                let event = super::convert::event(&event);
+                let r =
+                    tokio::time::timeout(deadline, hooks.call_on_event(&mut store, &event)).await;
+                self.finish(store, r)
+            }
+            Hook::Tick => {
+                let r = tokio::time::timeout(deadline, hooks.call_on_tick(&mut store)).await;
+                self.finish(store, r)
+            }
+            Hook::PushOpen(conn, reply) => {
+                let r = tokio::time::timeout(deadline, hooks.call_on_push_open(&mut store, &conn))
+                    .await;
+                let answer = self.finish(store, r);
+                let _ = reply.send(match &answer {
+                    Ok(verdict) => verdict.clone(),
+                    Err(e) => Err(e.to_string()),
+                });
+                answer.map(|_| ())
+            }
+            Hook::PushMessage(conn, msg) => {
+                let r = tokio::time::timeout(
+                    deadline,
+                    hooks.call_on_push_message(&mut store, conn, &msg),
+                )
+                .await;
+                self.finish(store, r)
+            }
+            Hook::PushClose(conn) => {
+                let r = tokio::time::timeout(deadline, hooks.call_on_push_close(&mut store, conn))
+                    .await;
+                self.finish(store, r)
+            }
+            Hook::SocketMessage(socket, msg) => {
+                let r = tokio::time::timeout(
+                    deadline,
+                    hooks.call_on_socket_message(&mut store, socket, &msg),
+                )
+                .await;
+                self.finish(store, r)
+            }
+            Hook::SocketClose(socket, code, reason) => {
+                let r = tokio::time::timeout(
+                    deadline,
+                    hooks.call_on_socket_close(&mut store, socket, code, &reason),
+                )
+                .await;
+                self.finish(store, r)
+            }
+        }
+    }
+
+    /// Instantiates the plugin in a fresh store with its deadline and memory limit. This is the
+    /// whole per-call setup cost: everything else was prepared at load time.
+    pub async fn begin(&self, call: CallContext) -> Result<(Store<CallState>, Plugin), CallError> {
+        if let Some(reason) = self.health.lock().expect("health lock").disabled.clone() {
+            return Err(CallError::Disabled {
+                plugin: self.ctx.id.clone(),
+                reason,
+            });
+        }
+        let mut store = Store::new(&self.engine, CallState::new(self.ctx.clone(), call));
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(PluginEngine::deadline_ticks(Duration::from_millis(
+            self.ctx.limits.deadline_ms,
+        )));
+        store.epoch_deadline_trap();
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(plugin) => Ok((store, plugin)),
+            Err(e) => {
+                let error = self.classify(&store, e);
+                self.record(&error);
+                Err(match error {
+                    CallError::Trap { plugin, message } => CallError::Capacity { plugin, message },
+                    other => other,
+                })
+            }
+        }
+    }
+
+    fn wall_deadline(&self) -> Duration {
+        Duration::from_millis(self.ctx.limits.deadline_ms) + WALL_GRACE
+    }
+
+    /// Turns a call's outcome into a result, logs the guest's stderr, and keeps the failure count.
+    pub fn finish<R>(
+        &self,
+        store: Store<CallState>,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R, CallError> {
+        let stderr = store.data().stderr.contents();
+        if !stderr.is_empty() {
+            tracing::warn!(plugin = %self.ctx.id, output = %String::from_utf8_lossy(&stderr).trim_end(), "plugin wrote to stderr");
+        }
+        let result = match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.classify(&store, e)),
+            Err(_) => Err(CallError::Timeout {
+                plugin: self.ctx.id.clone(),
+                deadline_ms: self.ctx.limits.deadline_ms,
+            }),
+        };
+        match &result {
+            Ok(_) => {
+                let mut h = self.health.lock().expect("health lock");
+                h.calls += 1;
+                h.consecutive_failures = 0;
+            }
+            Err(e) => self.record(e),
+        }
+        result
+    }
+
+    fn classify(&self, store: &Store<CallState>, e: wasmtime::Error) -> CallError {
+        let plugin = self.ctx.id.clone();
+        if store.data().limiter.flag().load(Ordering::Relaxed) {
+            return CallError::MemoryLimit {
+                plugin,
+                memory_mb: self.ctx.limits.memory_mb,
+            };
+        }
+        if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return CallError::Timeout {
+                plugin,
+                deadline_ms: self.ctx.limits.deadline_ms,
+            };
+        }
+        let message = format!("{e}");
+        CallError::Trap { plugin, message }
+    }
+
+    fn record(&self, error: &CallError) {
+        tracing::error!(plugin = %self.ctx.id, kind = error.kind(), error = %error, "plugin call failed");
+        let mut h = self.health.lock().expect("health lock");
+        h.calls += 1;
+        if !error.counts_as_failure() {
+            return;
+        }
+        h.failures += 1;
+        h.consecutive_failures += 1;
+        h.last_error = Some(error.to_string());
+        let limit = self.ctx.limits.failures_before_disable;
+        if h.consecutive_failures >= limit && h.disabled.is_none() {
+            let reason = format!("{} consecutive failed calls (limits.failures-before-disable = {limit}); last: {error}", h.consecutive_failures);
+            tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
+            h.disabled = Some(reason);
+        }
+    }
+
+    /// Starts the worker that delivers this plugin's hooks one at a time, in order, plus its
+    /// event subscription and timer. Returns the queue's sender.
+    pub fn start_hook_worker(self: &Arc<Self>) -> mpsc::Sender<Hook> {
+        let (tx, mut rx) = mpsc::channel::<Hook>(HOOK_QUEUE);
+        let plugin = self.clone();
+        tokio::spawn(async move {
+            while let Some(hook) = rx.recv().await {
+                let _ = plugin.deliver(hook).await;
+            }
+        });
+
+        let manifest = &self.package.manifest;
+        if !manifest.events.is_empty() {
+            let kinds = manifest.events.clone();
+            let mut events = self.ctx.services.events.subscribe();
+            let queue = tx.clone();
+            let id = self.ctx.id.clone();
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(event) if kinds.iter().any(|k| k == event.kind()) => {
+                            if queue.try_send(Hook::Event(event)).is_err() {
+                                tracing::warn!(plugin = %id, "plugin's hook queue is full; an event was dropped");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(plugin = %id, missed = n, "plugin fell behind the event bus");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
+        if manifest.timer_interval_ms > 0 {
+            let period = Duration::from_millis(manifest.timer_interval_ms);
+            let queue = tx.clone();
+            tokio::spawn(async move {
+                let mut timer = tokio::time::interval_at(
+                    tokio::time::Instant::from_std(Instant::now() + period),
+                    period,
+                );
+                timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    timer.tick().await;
+                    // A tick still queued makes another one pointless.
+                    if queue.is_closed() {
+                        break;
+                    }
+                    let _ = queue.try_send(Hook::Tick);
+                }
+            });
+        }
+        tx
+    }
+}

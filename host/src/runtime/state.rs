@@ -1,0 +1,185 @@
+//! What one call's store owns, and the services it borrows.
+//!
+//! Owned context + borrowed view, as in wasmtime's WASI: [`CallState`] is the store's data, built
+//! fresh for every call; [`PluginContext`] is shared by all calls of one plugin; [`Services`] are
+//! the host's core services that the host interfaces reach.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::HostError;
+use super::host::outbound::OutboundPolicy;
+use super::host::sockets::SocketHub;
+use crate::config::PrinterConfig;
+use crate::events::EventBus;
+use crate::plugin::{Capability, Grants, Limits};
+use crate::storage::Storage;
+
+/// How much of a guest's stderr (a panic message, a debug print) is kept per call for the log.
+pub const STDERR_CAPTURE_BYTES: usize = 16 << 10;
+
+/// Tables a guest may grow to: Rust components use a few hundred entries at most.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The host's core services, shared by every plugin.
+pub struct Services {
+    /// The database.
+    pub storage: Storage,
+    /// The printers of the config, in order.
+    pub printers: Vec<PrinterConfig>,
+    /// The event bus.
+    pub events: EventBus,
+    /// The HTTP client for outbound calls.
+    pub http: reqwest::Client,
+    /// Client push connections and outbound websockets.
+    pub sockets: SocketHub,
+}
+
+/// What every call of one plugin shares.
+pub struct PluginContext {
+    /// Plugin id.
+    pub id: String,
+    /// Declared ∩ granted capabilities.
+    pub grants: Grants,
+    /// Its limits.
+    pub limits: Limits,
+    /// Its validated config, as JSON text.
+    pub config_json: String,
+    /// Where outbound calls may go.
+    pub outbound: OutboundPolicy,
+    /// The core.
+    pub services: Arc<Services>,
+}
+
+impl PluginContext {
+    /// Checks a capability, as a WIT error the guest receives.
+    pub fn require(&self, cap: Capability) -> Result<(), HostError> {
+        self.grants.check(&self.id, cap).map_err(HostError::Denied)
+    }
+}
+
+/// A multipart file part staged on disk for the current request.
+pub struct StagedUpload {
+    /// The temporary file; deleted when dropped unless persisted by `files.store-upload`.
+    pub file: tempfile::TempPath,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Per-call context: what this one request or hook brought along.
+#[derive(Default)]
+pub struct CallContext {
+    /// The printer of a per-printer mount.
+    pub printer: Option<String>,
+    /// Staged uploads by handle.
+    pub uploads: HashMap<u64, StagedUpload>,
+}
+
+/// A memory limiter that remembers whether it refused, so a trap that follows can be reported as
+/// "memory limit" rather than as a plain crash.
+pub struct MemoryCap {
+    max_bytes: usize,
+    hit: Arc<AtomicBool>,
+}
+
+impl MemoryCap {
+    /// Whether this call hit the limit.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.hit.clone()
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.hit.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The data of one call's store.
+pub struct CallState {
+    /// The plugin's shared context.
+    pub plugin: Arc<PluginContext>,
+    /// This call's context.
+    pub call: CallContext,
+    /// The memory limiter.
+    pub limiter: MemoryCap,
+    /// The guest's captured stderr.
+    pub stderr: MemoryOutputPipe,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl CallState {
+    /// A fresh state for one call: no preopened directories, no environment, no network (outbound
+    /// traffic goes only through the printfarm interfaces), stderr captured for the log.
+    pub fn new(plugin: Arc<PluginContext>, call: CallContext) -> CallState {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .stdout(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let limiter = MemoryCap {
+            max_bytes: plugin.limits.memory_mb as usize * (1 << 20),
+            hit: Arc::new(AtomicBool::new(false)),
+        };
+        CallState {
+            plugin,
+            call,
+            limiter,
+            stderr,
+            wasi,
+            table: ResourceTable::new(),
+        }
+    }
+
+    /// The staged upload behind a handle, if it belongs to this call.
+    pub fn take_upload(&mut self, handle: u64) -> Result<StagedUpload, HostError> {
+        self.call.uploads.remove(&handle).ok_or_else(|| {
+            HostError::NotFound(format!(
+                "upload handle {handle} is not part of this request (or was already stored)"
+            ))
+        })
+    }
+
+    /// The staging path of an upload (for diagnostics).
+    pub fn upload_path(&self, handle: u64) -> Option<PathBuf> {
+        self.call.uploads.get(&handle).map(|u| u.file.to_path_buf())
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
