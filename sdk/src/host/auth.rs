@@ -1,0 +1,63 @@
+//! The farm's identities (WIT interface `auth`): one user has one API key and one password for
+//! every surface.
+//!
+//! Needs the `auth` capability; [`create_api_key`] needs `auth.issue-keys`.
+
+use super::host_call;
+use crate::bindings::printfarm::plugin::auth as raw;
+use crate::HostError;
+
+/// An authenticated farm user: `user` and `role`.
+pub use raw::Identity;
+/// What a user may do: `Admin` (everything), `Operator` (printers, files, jobs), `Viewer` (read only).
+pub use raw::Role;
+
+impl Role {
+    /// The role's name as the WIT contract spells it (`admin`, `operator`, `viewer`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// True if this role may change printers, files and jobs (admins and operators).
+    pub fn can_operate(&self) -> bool {
+        matches!(self, Role::Admin | Role::Operator)
+    }
+}
+
+/// Checks an API key. `None` when it belongs to nobody.
+pub fn verify_api_key(key: &str) -> Result<Option<Identity>, HostError> {
+    host_call!("auth::verify_api_key", raw::verify_api_key(key))
+}
+
+/// Checks a user name and password. `None` when they do not match.
+pub fn verify_password(user: &str, password: &str) -> Result<Option<Identity>, HostError> {
+    host_call!(
+        "auth::verify_password",
+        raw::verify_password(user, password)
+    )
+}
+
+/// Opens a session for a user, valid for `ttl_secs`, and returns its opaque token.
+pub fn create_session(user: &str, ttl_secs: u32) -> Result<String, HostError> {
+    host_call!("auth::create_session", raw::create_session(user, ttl_secs))
+}
+
+/// The user behind a session token; `None` if it is unknown or expired.
+pub fn check_session(token: &str) -> Result<Option<Identity>, HostError> {
+    host_call!("auth::check_session", raw::check_session(token))
+}
+
+/// Ends a session.
+pub fn end_session(token: &str) -> Result<(), HostError> {
+    host_call!("auth::end_session", raw::end_session(token))
+}
+
+/// Issues a new API key for a user (for application-key workflows) and returns it; it is shown
+/// once. Needs `auth.issue-keys`.
+pub fn create_api_key(user: &str, label: &str) -> Result<String, HostError> {
+    host_call!("auth::create_api_key", raw::create_api_key(user, label))
+}

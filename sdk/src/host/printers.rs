@@ -1,0 +1,159 @@
+//! The farm's printers: their state, and control over them (WIT interface `printers`).
+//!
+//! Reading ([`list`], [`get`], [`temperature_history`]) needs the `printers.read` capability;
+//! everything that changes something needs `printers.control`.
+
+use super::host_call;
+use crate::bindings::printfarm::plugin::printers as raw;
+use crate::HostError;
+
+/// How far a print has got, counting only what the firmware acknowledged.
+pub use raw::PrintProgress;
+/// A printer and what it is doing: `id`, `name`, `state`, `state_reason`, `port`, `baud`,
+/// `profile`, `temperatures`, `progress` (the running print) and `awaiting_bed_clear`.
+pub use raw::PrinterInfo;
+/// The state of a printer's connection and print (`Offline`, `Connecting`, `Operational`,
+/// `Printing`, `Pausing`, `Paused`, `Cancelling`, `Error`).
+pub use raw::PrinterState;
+/// One temperature sensor reading: `sensor` (`tool0`, `bed`, `chamber`), `actual`, `target`.
+pub use raw::Temperature;
+/// The readings of every sensor of a printer at one moment.
+pub use raw::TemperatureSample;
+
+impl PrinterState {
+    /// The state's name as the WIT contract spells it (`operational`, `printing`…).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PrinterState::Offline => "offline",
+            PrinterState::Connecting => "connecting",
+            PrinterState::Operational => "operational",
+            PrinterState::Printing => "printing",
+            PrinterState::Pausing => "pausing",
+            PrinterState::Paused => "paused",
+            PrinterState::Cancelling => "cancelling",
+            PrinterState::Error => "error",
+        }
+    }
+
+    /// True while a print is running, pausing, paused or being cancelled.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            PrinterState::Printing
+                | PrinterState::Pausing
+                | PrinterState::Paused
+                | PrinterState::Cancelling
+        )
+    }
+}
+
+impl PrintProgress {
+    /// The acknowledged fraction of the file, 0.0 to 1.0 (0.0 for an empty file).
+    pub fn fraction(&self) -> f64 {
+        if self.file_size == 0 {
+            0.0
+        } else {
+            (self.file_pos as f64 / self.file_size as f64).clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// Every printer of the farm, in config order.
+pub fn list() -> Result<Vec<PrinterInfo>, HostError> {
+    host_call!("printers::list", raw::list())
+}
+
+/// One printer.
+pub fn get(id: &str) -> Result<PrinterInfo, HostError> {
+    host_call!("printers::get", raw::get(id))
+}
+
+/// The last `limit` temperature samples of a printer, oldest first.
+pub fn temperature_history(id: &str, limit: u32) -> Result<Vec<TemperatureSample>, HostError> {
+    host_call!(
+        "printers::temperature_history",
+        raw::temperature_history(id, limit)
+    )
+}
+
+/// Connects the printer (opens its port and handshakes).
+pub fn connect(id: &str) -> Result<(), HostError> {
+    host_call!("printers::connect", raw::connect(id))
+}
+
+/// Disconnects the printer. Refused with `conflict` while it prints.
+pub fn disconnect(id: &str) -> Result<(), HostError> {
+    host_call!("printers::disconnect", raw::disconnect(id))
+}
+
+/// Queues raw G-code lines; they are sent at the next line boundary, also during a print.
+pub fn send_commands<I, S>(id: &str, commands: I) -> Result<(), HostError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let commands: Vec<String> = commands.into_iter().map(Into::into).collect();
+    host_call!("printers::send_commands", raw::send_commands(id, &commands))
+}
+
+/// Starts printing a library file now. `conflict` if the printer is not idle and operational.
+pub fn start_print(id: &str, file: &str) -> Result<(), HostError> {
+    host_call!("printers::start_print", raw::start_print(id, file))
+}
+
+/// Pauses the running print.
+pub fn pause(id: &str) -> Result<(), HostError> {
+    host_call!("printers::pause", raw::pause(id))
+}
+
+/// Resumes a paused print.
+pub fn resume(id: &str) -> Result<(), HostError> {
+    host_call!("printers::resume", raw::resume(id))
+}
+
+/// Cancels the running print (runs the profile's cancel script, heaters off).
+pub fn cancel(id: &str) -> Result<(), HostError> {
+    host_call!("printers::cancel", raw::cancel(id))
+}
+
+/// Emergency stop: `M112` ahead of everything, heaters off, port closed.
+pub fn emergency_stop(id: &str) -> Result<(), HostError> {
+    host_call!("printers::emergency_stop", raw::emergency_stop(id))
+}
+
+/// Sets a heater's target in °C (`tool0`, `bed`, `chamber`; 0 turns it off).
+pub fn set_temperature(id: &str, heater: &str, target: f64) -> Result<(), HostError> {
+    host_call!(
+        "printers::set_temperature",
+        raw::set_temperature(id, heater, target)
+    )
+}
+
+/// Moves the print head by (or, with `absolute`, to) the given coordinates in mm, at `speed`
+/// mm/min (the profile's default when `None`). Axes given as `None` do not move.
+pub fn jog(
+    id: &str,
+    x: Option<f64>,
+    y: Option<f64>,
+    z: Option<f64>,
+    absolute: bool,
+    speed: Option<f64>,
+) -> Result<(), HostError> {
+    host_call!("printers::jog", raw::jog(id, x, y, z, absolute, speed))
+}
+
+/// Homes the given axes (`"x"`, `"y"`, `"z"`); all axes when `axes` is empty.
+pub fn home<I, S>(id: &str, axes: I) -> Result<(), HostError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let axes: Vec<String> = axes.into_iter().map(Into::into).collect();
+    host_call!("printers::home", raw::home(id, &axes))
+}
+
+/// Confirms that the bed of a printer that finished a print has been cleared, so it may take
+/// the next job.
+pub fn bed_cleared(id: &str) -> Result<(), HostError> {
+    host_call!("printers::bed_cleared", raw::bed_cleared(id))
+}

@@ -1,0 +1,235 @@
+//! Helpers for the end-to-end tests: start the real `printfarm` binary on a free port with a
+//! config of the test's making, wait until it answers, and stop it when dropped.
+//!
+//! The binary and the plugin packages are built by `scripts/test` (scripts/build-plugins --tests).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace's target directory (tests run from target/debug/deps/).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "target"))
+        .expect("tests run inside the target directory")
+        .to_path_buf()
+}
+
+/// The printfarm binary.
+pub fn binary() -> PathBuf {
+    let bin = target_dir().join("debug").join("printfarm");
+    assert!(bin.is_file(), "{} is missing: run scripts/test (it builds the binary first)", bin.display());
+    bin
+}
+
+/// Shipped plugin packages.
+pub fn shipped_plugins() -> PathBuf {
+    target_dir().join("plugins")
+}
+
+/// Test plugin packages.
+pub fn test_plugins() -> PathBuf {
+    let dir = target_dir().join("test-plugins");
+    assert!(dir.is_dir(), "{} is missing: run scripts/test (scripts/build-plugins --tests)", dir.display());
+    dir
+}
+
+/// A component cache shared by the test servers, so each component is compiled once per run.
+pub fn shared_cache() -> PathBuf {
+    target_dir().join("test-component-cache")
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Copies a plugin package directory (to make a variant of it).
+pub fn copy_package(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Rewrites a package's plugin.toml with `edit`.
+pub fn edit_manifest(dir: &Path, edit: impl FnOnce(String) -> String) {
+    let path = dir.join("plugin.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(text)).unwrap();
+}
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The main port.
+    pub port: u16,
+    /// The scratch directory holding the config and the data directory.
+    pub dir: tempfile::TempDir,
+    stderr_path: PathBuf,
+}
+
+/// How a server run ended when it was expected to refuse its config.
+pub struct Refusal {
+    /// Exit status code.
+    pub code: Option<i32>,
+    /// What it wrote to stderr.
+    pub stderr: String,
+}
+
+impl Server {
+    /// Starts the server with `config` (TOML without `listen`/`data-dir`, which the harness sets)
+    /// and waits until `/farm/health` answers.
+    pub fn start(config: &str) -> Server {
+        Self::start_in(tempfile::tempdir().unwrap(), config, true)
+    }
+
+    /// Starts the server in an existing scratch directory (for restarts).
+    pub fn start_in(dir: tempfile::TempDir, config: &str, use_shared_cache: bool) -> Server {
+        let port = free_port();
+        let mut full = format!("listen = \"127.0.0.1:{port}\"\ndata-dir = \"data\"\n");
+        if use_shared_cache {
+            full.push_str(&format!("cache-dir = \"{}\"\n", shared_cache().display()));
+        }
+        full.push_str(config);
+        std::fs::write(dir.path().join("printfarm.toml"), full).unwrap();
+        let stderr_path = dir.path().join("server.log");
+        let child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(dir.path().join("printfarm.toml"))
+            .env("PRINTFARM_PLUGINS", shipped_plugins())
+            .env("RUST_LOG", "info")
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("starting printfarm");
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            dir,
+            stderr_path,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Runs the server with `config`, expecting it to refuse to start.
+    pub fn refuse(config: &str) -> Refusal {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let full = format!("listen = \"127.0.0.1:{port}\"\ndata-dir = \"data\"\n{config}");
+        std::fs::write(dir.path().join("printfarm.toml"), full).unwrap();
+        let out = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(dir.path().join("printfarm.toml"))
+            .env("PRINTFARM_PLUGINS", shipped_plugins())
+            .current_dir(dir.path())
+            .output()
+            .expect("running printfarm");
+        assert!(!out.status.success(), "the server was expected to refuse this config:\n{config}");
+        Refusal {
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("printfarm exited with {status} before it was ready:\n{}", self.log());
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "printfarm did not start within 120 s:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.stderr_path) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// A URL on the main listener.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Peak resident memory of the server so far, in KiB (VmHWM).
+    pub fn peak_rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmHWM:")
+    }
+
+    /// Current resident memory of the server, in KiB (VmRSS).
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmRSS:")
+    }
+
+    /// Stops the server (SIGTERM, then kill) and returns its scratch directory for a restart.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.terminate();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading /proc status");
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM/VmRSS in /proc status")
+}
+
+/// The test plugins enabled with all their declared capabilities granted.
+pub fn misbehave_config(extra: &str) -> String {
+    format!(
+        "plugin-dirs = [\"{}\"]\n[plugins.misbehave]\ngrants = [\"kv\", \"printers.read\", \"outbound-http\"]\n{extra}",
+        test_plugins().display()
+    )
+}
