@@ -74,7 +74,7 @@ async fn subscribed_events_are_delivered_in_order() {
     loop {
         if let Ok(r) = reqwest::get(&url).await {
             let events: serde_json::Value = r.json().await.unwrap_or_default();
-            if let Some(list) = events["events"].as_array().filter(|l| l.len() >= 2) {
+            if let Some(list) = events.as_array().filter(|l| l.len() >= 2) {
                 let text: Vec<String> = list.iter().map(|e| e.to_string()).collect();
                 assert_eq!(list.len(), 2, "temperatures were not subscribed: {text:?}");
                 assert!(

@@ -142,7 +142,10 @@ pub async fn dispatch(
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        return json_error(status, e.to_string());
+        let mut response = json_error(status, e.to_string());
+        // The rest of the body was not read: the connection cannot carry another request.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
     }
     if mime == "application/x-www-form-urlencoded" {
         staged.form = url::form_urlencoded::parse(&raw)
