@@ -188,14 +188,61 @@ async fn run() {
 
     // Per-call instantiation: a fresh store + instance from the InstancePre, nothing else.
     for _ in 0..1000 {
-        drop(hello.begin(CallContext::default()).await.unwrap());
+        drop(hello.instantiate(CallContext::default()).await.unwrap());
     }
     let n = 20_000;
     let t = Instant::now();
     for _ in 0..n {
-        drop(hello.begin(CallContext::default()).await.unwrap());
+        drop(hello.instantiate(CallContext::default()).await.unwrap());
     }
     let instantiate = t.elapsed() / n;
+    if std::env::var_os("BENCH_INSTANTIATE_ONLY").is_some() {
+        // For profilers: nothing but instantiation for a few seconds.
+        let until = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < until {
+            drop(hello.instantiate(CallContext::default()).await.unwrap());
+        }
+        return;
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        drop(printfarm::runtime::state::CallState::new(
+            hello.ctx.clone(),
+            CallContext::default(),
+        ));
+    }
+    let state_only = t.elapsed() / n;
+    eprintln!(
+        "of which building the store's state (WASI context): {:.1} µs",
+        state_only.as_secs_f64() * 1e6
+    );
+    let request = printfarm::runtime::bindings::WitRequest {
+        method: "GET".into(),
+        path: "/hello/health".into(),
+        route: "/health".into(),
+        params: vec![],
+        query: String::new(),
+        headers: vec![printfarm::runtime::bindings::Header {
+            name: "host".into(),
+            value: "bench".into(),
+        }],
+        body: vec![],
+        form: vec![],
+        uploads: vec![],
+        printer: None,
+        mount: "/hello".into(),
+        base_url: "http://bench".into(),
+        remote_addr: "127.0.0.1:1".into(),
+    };
+    let t = Instant::now();
+    for _ in 0..n {
+        let r = hello
+            .handle_http(CallContext::default(), &request)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let whole_call = t.elapsed() / n;
 
     let listener = prepared.listeners.remove(0);
     let (_, plugin_app) = printfarm::http::app(prepared.host.clone(), listener);
@@ -219,6 +266,10 @@ async fn run() {
     println!(
         "per-call instantiation (fresh store + instance): {:.1} µs",
         instantiate.as_secs_f64() * 1e6
+    );
+    println!(
+        "whole plugin call without HTTP (instantiate + handle + teardown): {:.1} µs",
+        whole_call.as_secs_f64() * 1e6
     );
     for (name, f) in [
         ("plugin  GET /hello/health", &plugin),

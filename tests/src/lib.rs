@@ -21,7 +21,11 @@ pub fn target_dir() -> PathBuf {
 /// The printfarm binary.
 pub fn binary() -> PathBuf {
     let bin = target_dir().join("debug").join("printfarm");
-    assert!(bin.is_file(), "{} is missing: run scripts/test (it builds the binary first)", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing: run scripts/test (it builds the binary first)",
+        bin.display()
+    );
     bin
 }
 
@@ -33,7 +37,11 @@ pub fn shipped_plugins() -> PathBuf {
 /// Test plugin packages.
 pub fn test_plugins() -> PathBuf {
     let dir = target_dir().join("test-plugins");
-    assert!(dir.is_dir(), "{} is missing: run scripts/test (scripts/build-plugins --tests)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "{} is missing: run scripts/test (scripts/build-plugins --tests)",
+        dir.display()
+    );
     dir
 }
 
@@ -44,7 +52,11 @@ pub fn shared_cache() -> PathBuf {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Copies a plugin package directory (to make a variant of it).
@@ -85,13 +97,38 @@ pub struct Refusal {
 
 impl Server {
     /// Starts the server with `config` (TOML without `listen`/`data-dir`, which the harness sets)
-    /// and waits until `/farm/health` answers.
+    /// and waits until it listens.
     pub fn start(config: &str) -> Server {
-        Self::start_in(tempfile::tempdir().unwrap(), config, true)
+        Self::start_with(|| config.to_string())
+    }
+
+    /// Like [`Server::start`], with a config made anew for each attempt: ports picked by
+    /// [`free_port`] can be taken by a parallel test before the server binds them, so a start that
+    /// fails with "cannot listen" is retried with fresh ports.
+    pub fn start_with(config: impl Fn() -> String) -> Server {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::try_start_in(tempfile::tempdir().unwrap(), &config(), true) {
+                Ok(server) => return server,
+                Err(log) if log.contains("cannot listen") => last = log,
+                Err(log) => panic!("printfarm exited before it was ready:\n{log}"),
+            }
+        }
+        panic!("printfarm could not find free ports in 5 attempts:\n{last}");
     }
 
     /// Starts the server in an existing scratch directory (for restarts).
     pub fn start_in(dir: tempfile::TempDir, config: &str, use_shared_cache: bool) -> Server {
+        Self::try_start_in(dir, config, use_shared_cache)
+            .unwrap_or_else(|log| panic!("printfarm exited before it was ready:\n{log}"))
+    }
+
+    /// Starts the server; on an early exit, returns what it logged.
+    pub fn try_start_in(
+        dir: tempfile::TempDir,
+        config: &str,
+        use_shared_cache: bool,
+    ) -> Result<Server, String> {
         let port = free_port();
         let mut full = format!("listen = \"127.0.0.1:{port}\"\ndata-dir = \"data\"\n");
         if use_shared_cache {
@@ -117,8 +154,8 @@ impl Server {
             dir,
             stderr_path,
         };
-        server.wait_ready();
-        server
+        server.wait_ready()?;
+        Ok(server)
     }
 
     /// Runs the server with `config`, expecting it to refuse to start.
@@ -134,23 +171,33 @@ impl Server {
             .current_dir(dir.path())
             .output()
             .expect("running printfarm");
-        assert!(!out.status.success(), "the server was expected to refuse this config:\n{config}");
+        assert!(
+            !out.status.success(),
+            "the server was expected to refuse this config:\n{config}"
+        );
         Refusal {
             code: out.status.code(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("printfarm exited with {status} before it was ready:\n{}", self.log());
+            if self.child.try_wait().unwrap().is_some() {
+                return Err(self.log());
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            // Ready once every listener is bound: the log says so after the last bind.
+            if self.log().contains("printfarm is ready")
+                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                return Ok(());
             }
-            assert!(Instant::now() < deadline, "printfarm did not start within 120 s:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "printfarm did not start within 120 s:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -197,7 +244,10 @@ impl Server {
     }
 
     fn terminate(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if self.child.try_wait().ok().flatten().is_some() {
@@ -217,7 +267,8 @@ impl Drop for Server {
 }
 
 fn proc_status_kib(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading /proc status");
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading /proc status");
     status
         .lines()
         .find(|l| l.starts_with(key))
@@ -229,7 +280,7 @@ fn proc_status_kib(pid: u32, key: &str) -> u64 {
 /// The test plugins enabled with all their declared capabilities granted.
 pub fn misbehave_config(extra: &str) -> String {
     format!(
-        "plugin-dirs = [\"{}\"]\n[plugins.misbehave]\ngrants = [\"kv\", \"printers.read\", \"outbound-http\"]\n{extra}",
+        "plugin-dirs = [\"{}\"]\n[plugins.misbehave]\ngrants = [\"kv\", \"printers.read\", \"outbound-http\", \"outbound-ws\"]\n{extra}",
         test_plugins().display()
     )
 }

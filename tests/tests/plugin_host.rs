@@ -7,14 +7,20 @@ use printfarm_e2e::*;
 use serde_json::{json, Value};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 async fn get_json(url: &str) -> (u16, Value) {
     let r = client().get(url).send().await.unwrap();
     let status = r.status().as_u16();
     let body = r.text().await.unwrap();
-    (status, serde_json::from_str(&body).unwrap_or_else(|_| json!({ "raw": body })))
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|_| json!({ "raw": body })),
+    )
 }
 
 async fn plugin_view(server: &Server, id: &str) -> Value {
@@ -29,7 +35,13 @@ async fn embedded_defaults_serve_every_shipped_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = std::process::Command::new(binary())
-        .args(["serve", "--data-dir", "data", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--data-dir",
+            "data",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env("PRINTFARM_PLUGINS", shipped_plugins())
         .current_dir(dir.path())
         .stderr(std::process::Stdio::null())
@@ -37,7 +49,12 @@ async fn embedded_defaults_serve_every_shipped_plugin() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while client().get(format!("{base}/farm/health")).send().await.is_err() {
+    while client()
+        .get(format!("{base}/farm/health"))
+        .send()
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -49,7 +66,12 @@ async fn embedded_defaults_serve_every_shipped_plugin() {
         .collect();
     assert!(!shipped.is_empty());
     for id in &shipped {
-        let p = plugins.as_array().unwrap().iter().find(|p| p["id"] == *id).unwrap_or_else(|| panic!("{id} not loaded: {plugins}"));
+        let p = plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == *id)
+            .unwrap_or_else(|| panic!("{id} not loaded: {plugins}"));
         assert_eq!(p["state"], "enabled", "{p}");
     }
     let (status, body) = get_json(&format!("{base}/hello/greet/Ada")).await;
@@ -57,7 +79,10 @@ async fn embedded_defaults_serve_every_shipped_plugin() {
     assert_eq!(body["greeting"], "Hello, Ada!");
     assert_eq!(body["visits"], 1);
     let (_, body) = get_json(&format!("{base}/hello/greet/Ada")).await;
-    assert_eq!(body["visits"], 2, "visits are counted in the plugin's kv store");
+    assert_eq!(
+        body["visits"], 2,
+        "visits are counted in the plugin's kv store"
+    );
     let (status, _) = get_json(&format!("{base}/nothing/here")).await;
     assert_eq!(status, 404);
     let _ = child.kill();
@@ -68,12 +93,23 @@ async fn embedded_defaults_serve_every_shipped_plugin() {
 async fn plugin_config_reaches_the_plugin_and_bad_config_is_refused_with_its_path() {
     let server = Server::start("[plugins.hello.config]\ngreeting = \"Ahoy\"\n");
     let (status, body) = get_json(&server.url("/hello/greet/Bo")).await;
-    assert_eq!((status, body["greeting"].as_str()), (200, Some("Ahoy, Bo!")));
+    assert_eq!(
+        (status, body["greeting"].as_str()),
+        (200, Some("Ahoy, Bo!"))
+    );
     drop(server);
 
-    let refusal = Server::refuse(&misbehave_config("[plugins.misbehave.config]\nlabel = \"ok\"\nretries = 11\n"));
-    assert!(refusal.stderr.contains("misbehave") && refusal.stderr.contains("/retries"), "{}", refusal.stderr);
-    let refusal = Server::refuse(&misbehave_config("[plugins.misbehave.config]\nlabel = \"x\"\ncolour = 1\n"));
+    let refusal = Server::refuse(&misbehave_config(
+        "[plugins.misbehave.config]\nlabel = \"ok\"\nretries = 11\n",
+    ));
+    assert!(
+        refusal.stderr.contains("misbehave") && refusal.stderr.contains("/retries"),
+        "{}",
+        refusal.stderr
+    );
+    let refusal = Server::refuse(&misbehave_config(
+        "[plugins.misbehave.config]\nlabel = \"x\"\ncolour = 1\n",
+    ));
     assert!(refusal.stderr.contains("colour"), "{}", refusal.stderr);
 }
 
@@ -87,9 +123,16 @@ async fn incompatible_api_version_is_refused_before_compiling() {
             .replace("api = \"^0.1\"", "api = \"^0.2\"")
             .replace("mount = \"/hello\"", "mount = \"/hello-next\"")
     });
-    let config = format!("plugin-dirs = [\"{}\"]\n[plugins.hello-next]\ngrants = [\"kv\"]\n", dir.path().display());
+    let config = format!(
+        "plugin-dirs = [\"{}\"]\n[plugins.hello-next]\ngrants = [\"kv\"]\n",
+        dir.path().display()
+    );
     let refusal = Server::refuse(&config);
-    assert!(refusal.stderr.contains("^0.2") && refusal.stderr.contains("0.1.0"), "{}", refusal.stderr);
+    assert!(
+        refusal.stderr.contains("^0.2") && refusal.stderr.contains("0.1.0"),
+        "{}",
+        refusal.stderr
+    );
     assert!(refusal.stderr.contains("hello-next"), "{}", refusal.stderr);
     assert_eq!(refusal.code, Some(1));
 
@@ -105,10 +148,19 @@ async fn unknown_manifest_keys_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pkg = dir.path().join("hello-typo");
     copy_package(&shipped_plugins().join("hello"), &pkg);
-    edit_manifest(&pkg, |m| m.replace("id = \"hello\"", "id = \"hello-typo\"\ncolour = \"red\""));
-    let config = format!("plugin-dirs = [\"{}\"]\n[plugins.hello-typo]\nmount = \"/typo\"\n", dir.path().display());
+    edit_manifest(&pkg, |m| {
+        m.replace("id = \"hello\"", "id = \"hello-typo\"\ncolour = \"red\"")
+    });
+    let config = format!(
+        "plugin-dirs = [\"{}\"]\n[plugins.hello-typo]\nmount = \"/typo\"\n",
+        dir.path().display()
+    );
     let refusal = Server::refuse(&config);
-    assert!(refusal.stderr.contains("colour") && refusal.stderr.contains("plugin.toml"), "{}", refusal.stderr);
+    assert!(
+        refusal.stderr.contains("colour") && refusal.stderr.contains("plugin.toml"),
+        "{}",
+        refusal.stderr
+    );
 }
 
 #[tokio::test]
@@ -117,10 +169,15 @@ async fn route_conflicts_are_refused_naming_both_plugins() {
     let pkg = dir.path().join("hello-twin");
     copy_package(&shipped_plugins().join("hello"), &pkg);
     edit_manifest(&pkg, |m| m.replace("id = \"hello\"", "id = \"hello-twin\""));
-    let config = format!("plugin-dirs = [\"{}\"]\n[plugins.hello-twin]\ngrants = [\"kv\"]\n", dir.path().display());
+    let config = format!(
+        "plugin-dirs = [\"{}\"]\n[plugins.hello-twin]\ngrants = [\"kv\"]\n",
+        dir.path().display()
+    );
     let refusal = Server::refuse(&config);
     assert!(
-        refusal.stderr.contains("`hello`") && refusal.stderr.contains("`hello-twin`") && refusal.stderr.contains("/hello/"),
+        refusal.stderr.contains("`hello`")
+            && refusal.stderr.contains("`hello-twin`")
+            && refusal.stderr.contains("/hello/"),
         "{}",
         refusal.stderr
     );
@@ -142,15 +199,28 @@ async fn capability_errors_reach_the_plugin_without_crashing_it() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["error_kind"], "denied");
     let msg = body["message"].as_str().unwrap();
-    assert!(msg.contains("printers.read") && msg.contains("not granted"), "{msg}");
+    assert!(
+        msg.contains("printers.read") && msg.contains("not granted"),
+        "{msg}"
+    );
     let (_, body) = get_json(&server.url("/misbehave/denied/jobs")).await;
     assert_eq!(body["error_kind"], "denied");
-    assert!(body["message"].as_str().unwrap().contains("does not declare"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not declare"),
+        "{body}"
+    );
     // The granted one works.
     let (_, body) = get_json(&server.url("/misbehave/denied/kv")).await;
     assert_eq!(body["ok"], true, "{body}");
     let v = plugin_view(&server, "misbehave").await;
-    assert_eq!((v["state"].as_str(), v["failures"].as_u64()), (Some("enabled"), Some(0)), "{v}");
+    assert_eq!(
+        (v["state"].as_str(), v["failures"].as_u64()),
+        (Some("enabled"), Some(0)),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -174,7 +244,10 @@ async fn an_infinite_loop_answers_within_its_deadline_while_others_serve() {
     }
     let (status, body, elapsed) = looping.await.unwrap();
     assert_eq!(status, 503, "{body}");
-    assert_eq!((body["plugin"].as_str(), body["kind"].as_str()), (Some("misbehave"), Some("timeout")));
+    assert_eq!(
+        (body["plugin"].as_str(), body["kind"].as_str()),
+        (Some("misbehave"), Some("timeout"))
+    );
     // deadline-ms = 1000 in the test plugin's manifest.
     assert!(elapsed < Duration::from_millis(2000), "took {elapsed:?}");
     assert!(elapsed >= Duration::from_millis(1000), "took {elapsed:?}");
@@ -193,7 +266,11 @@ async fn a_memory_bomb_is_stopped_by_the_limit() {
     let (status, _) = get_json(&server.url("/misbehave/ok")).await;
     assert_eq!(status, 200);
     // The host did not grow by the bomb: the guest was capped at 32 MiB.
-    assert!(server.rss_kib() < 512 * 1024, "server RSS {} KiB", server.rss_kib());
+    assert!(
+        server.rss_kib() < 512 * 1024,
+        "server RSS {} KiB",
+        server.rss_kib()
+    );
 }
 
 #[tokio::test]
@@ -201,10 +278,16 @@ async fn a_panic_answers_500_and_repeated_failures_disable_the_plugin() {
     let server = Server::start(&misbehave_config(""));
     let (status, body) = get_json(&server.url("/misbehave/panic")).await;
     assert_eq!(status, 500, "{body}");
-    assert_eq!((body["plugin"].as_str(), body["kind"].as_str()), (Some("misbehave"), Some("trap")));
+    assert_eq!(
+        (body["plugin"].as_str(), body["kind"].as_str()),
+        (Some("misbehave"), Some("trap"))
+    );
     let (status, body) = get_json(&server.url("/misbehave/ok")).await;
     assert_eq!(status, 200, "the next request succeeds: {body}");
-    assert!(server.log().contains("deliberate panic"), "the panic message is logged");
+    assert!(
+        server.log().contains("deliberate panic"),
+        "the panic message is logged"
+    );
 
     // failures-before-disable = 3
     for _ in 0..3 {
@@ -212,17 +295,26 @@ async fn a_panic_answers_500_and_repeated_failures_disable_the_plugin() {
         assert_eq!(status, 500);
     }
     let (status, body) = get_json(&server.url("/misbehave/ok")).await;
-    assert_eq!((status, body["kind"].as_str()), (503, Some("disabled")), "{body}");
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (503, Some("disabled")),
+        "{body}"
+    );
     let v = plugin_view(&server, "misbehave").await;
     assert_eq!(v["state"], "disabled");
-    assert!(v["reason"].as_str().unwrap().contains("3 consecutive"), "{v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("3 consecutive"),
+        "{v}"
+    );
     let (status, _) = get_json(&server.url("/hello/health")).await;
     assert_eq!(status, 200, "other plugins keep serving");
 }
 
 #[tokio::test]
 async fn init_can_refuse_its_config_and_the_reason_is_visible() {
-    let server = Server::start(&misbehave_config("[plugins.misbehave.config]\nlabel = \"reject\"\n"));
+    let server = Server::start(&misbehave_config(
+        "[plugins.misbehave.config]\nlabel = \"reject\"\n",
+    ));
     let v = plugin_view(&server, "misbehave").await;
     assert_eq!(v["state"], "disabled");
     assert!(v["reason"].as_str().unwrap().contains("reject"), "{v}");
@@ -234,17 +326,32 @@ async fn init_can_refuse_its_config_and_the_reason_is_visible() {
 async fn kv_values_are_capped_and_bodies_are_limited() {
     let server = Server::start(&misbehave_config(""));
     let c = client();
-    let r = c.put(server.url("/misbehave/kv/small")).body("tiny").send().await.unwrap();
+    let r = c
+        .put(server.url("/misbehave/kv/small"))
+        .body("tiny")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let (_, body) = get_json(&server.url("/misbehave/kv/small")).await;
     assert_eq!(body["value"], "tiny");
     // max-kv-value-bytes = 1024
-    let r = c.put(server.url("/misbehave/kv/big")).body(vec![b'x'; 2048]).send().await.unwrap();
+    let r = c
+        .put(server.url("/misbehave/kv/big"))
+        .body(vec![b'x'; 2048])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413, "{}", r.text().await.unwrap());
     let (_, body) = get_json(&server.url("/misbehave/kv/big")).await;
     assert_eq!(body["value"], Value::Null);
     // A non-multipart body over max-body-bytes (default 1 MiB) is refused before the plugin runs.
-    let r = c.put(server.url("/misbehave/kv/huge")).body(vec![b'x'; 2 << 20]).send().await.unwrap();
+    let r = c
+        .put(server.url("/misbehave/kv/huge"))
+        .body(vec![b'x'; 2 << 20])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     // 405 names the allowed methods.
     let r = c.delete(server.url("/misbehave/ok")).send().await.unwrap();
@@ -255,7 +362,9 @@ async fn kv_values_are_capped_and_bodies_are_limited() {
 #[tokio::test]
 async fn outbound_http_reaches_allowed_hosts_only() {
     // The test plugin may reach http://127.0.0.1:18999 only.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:18999").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:18999")
+        .await
+        .unwrap();
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         loop {
@@ -263,7 +372,9 @@ async fn outbound_http_reaches_allowed_hosts_only() {
             let mut buf = [0u8; 4096];
             let _ = sock.read(&mut buf).await;
             let _ = sock
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello")
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+                )
                 .await;
         }
     });
@@ -278,7 +389,11 @@ async fn outbound_http_reaches_allowed_hosts_only() {
         .json()
         .await
         .unwrap();
-    assert_eq!((r["status"].as_u64(), r["body"].as_str()), (Some(200), Some("hello")), "{r}");
+    assert_eq!(
+        (r["status"].as_u64(), r["body"].as_str()),
+        (Some(200), Some("hello")),
+        "{r}"
+    );
     let r: Value = c
         .post(server.url("/misbehave/fetch"))
         .json(&json!({"url": format!("{}/farm/health", server.base)}))
@@ -289,7 +404,13 @@ async fn outbound_http_reaches_allowed_hosts_only() {
         .await
         .unwrap();
     assert_eq!(r["error_kind"], "denied", "{r}");
-    assert!(r["message"].as_str().unwrap().contains("not in its allowed hosts"), "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("not in its allowed hosts"),
+        "{r}"
+    );
 }
 
 #[tokio::test]
@@ -297,12 +418,18 @@ async fn push_sockets_open_echo_and_close() {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let server = Server::start(&misbehave_config(""));
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/misbehave/ws", server.port)).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/misbehave/ws", server.port))
+            .await
+            .unwrap();
     let hello = ws.next().await.unwrap().unwrap();
     let hello: Value = serde_json::from_str(hello.to_text().unwrap()).unwrap();
     assert!(hello["hello"].as_u64().is_some(), "{hello}");
     ws.send(Message::text("hi")).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap().to_text().unwrap(), "echo:hi");
+    assert_eq!(
+        ws.next().await.unwrap().unwrap().to_text().unwrap(),
+        "echo:hi"
+    );
     ws.send(Message::text("close")).await.unwrap();
     match ws.next().await.unwrap().unwrap() {
         Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4000),
@@ -318,20 +445,39 @@ async fn push_sockets_open_echo_and_close() {
 async fn a_200_mb_upload_reaches_the_plugin_as_a_handle_with_flat_host_memory() {
     let server = Server::start(&misbehave_config(""));
     // Warm up: one small upload so lazily allocated buffers are counted before the baseline.
-    let form = reqwest::multipart::Form::new().text("path", "warm").part("file", reqwest::multipart::Part::bytes(vec![1u8; 1024]).file_name("a.gcode"));
-    client().post(server.url("/misbehave/upload")).multipart(form).send().await.unwrap();
+    let form = reqwest::multipart::Form::new().text("path", "warm").part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![1u8; 1024]).file_name("a.gcode"),
+    );
+    client()
+        .post(server.url("/misbehave/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     let before = server.peak_rss_kib();
 
     const SIZE: u64 = 200 << 20;
     const CHUNK: usize = 256 << 10;
-    let chunks = futures::stream::iter((0..SIZE / CHUNK as u64).map(|i| Ok::<_, std::io::Error>(vec![(i % 251) as u8; CHUNK])));
-    let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(chunks), SIZE)
-        .file_name("big.gcode")
-        .mime_str("text/x.gcode")
-        .unwrap();
+    let chunks = futures::stream::iter(
+        (0..SIZE / CHUNK as u64).map(|i| Ok::<_, std::io::Error>(vec![(i % 251) as u8; CHUNK])),
+    );
+    let part =
+        reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(chunks), SIZE)
+            .file_name("big.gcode")
+            .mime_str("text/x.gcode")
+            .unwrap();
     // Fields around the file, in the order PrusaSlicer sends them.
-    let form = reqwest::multipart::Form::new().text("print", "true").text("path", "parts").part("file", part);
-    let r = client().post(server.url("/misbehave/upload")).multipart(form).send().await.unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("print", "true")
+        .text("path", "parts")
+        .part("file", part);
+    let r = client()
+        .post(server.url("/misbehave/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     let uploads = body["uploads"].as_array().unwrap();
@@ -343,18 +489,33 @@ async fn a_200_mb_upload_reaches_the_plugin_as_a_handle_with_flat_host_memory() 
 
     let after = server.peak_rss_kib();
     let growth_mib = (after.saturating_sub(before)) / 1024;
-    eprintln!("peak RSS before {before} KiB, after {after} KiB: +{growth_mib} MiB for a 200 MiB upload");
-    assert!(growth_mib < 32, "host memory grew by {growth_mib} MiB during a 200 MiB upload");
+    eprintln!(
+        "peak RSS before {before} KiB, after {after} KiB: +{growth_mib} MiB for a 200 MiB upload"
+    );
+    assert!(
+        growth_mib < 32,
+        "host memory grew by {growth_mib} MiB during a 200 MiB upload"
+    );
     // The staged file is gone once the request ended (the plugin did not store it).
-    let staged: Vec<_> = std::fs::read_dir(server.data_dir().join("staging")).unwrap().collect();
+    let staged: Vec<_> = std::fs::read_dir(server.data_dir().join("staging"))
+        .unwrap()
+        .collect();
     assert!(staged.is_empty(), "{staged:?}");
 }
 
 #[tokio::test]
 async fn uploads_over_the_limit_are_refused() {
     let server = Server::start(&format!("upload-limit-mb = 1\n{}", misbehave_config("")));
-    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(vec![0u8; 2 << 20]).file_name("x.gcode"));
-    let r = client().post(server.url("/misbehave/upload")).multipart(form).send().await.unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![0u8; 2 << 20]).file_name("x.gcode"),
+    );
+    let r = client()
+        .post(server.url("/misbehave/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert!(r.text().await.unwrap().contains("upload-limit-mb"));
     let r = client()
@@ -372,7 +533,10 @@ async fn precompiled_components_are_reused_on_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir, "", false);
     let v = plugin_view(&server, "hello").await;
-    assert_eq!(v["compiled"], "compiled", "a fresh data directory compiles: {v}");
+    assert_eq!(
+        v["compiled"], "compiled",
+        "a fresh data directory compiles: {v}"
+    );
     let cache = server.data_dir().join("cache").join("components");
     let entries = |dir: &std::path::Path| -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
         let mut out = Vec::new();
@@ -390,7 +554,10 @@ async fn precompiled_components_are_reused_on_restart() {
     let dir = server.stop();
     let server = Server::start_in(dir, "", false);
     let v = plugin_view(&server, "hello").await;
-    assert_eq!(v["compiled"], "cache", "the restart must not recompile: {v}");
+    assert_eq!(
+        v["compiled"], "cache",
+        "the restart must not recompile: {v}"
+    );
     assert_eq!(entries(&cache), first, "cache entries were not rewritten");
     let (status, _) = get_json(&server.url("/hello/health")).await;
     assert_eq!(status, 200);
@@ -398,10 +565,18 @@ async fn precompiled_components_are_reused_on_restart() {
 
 #[tokio::test]
 async fn a_plugin_can_have_a_listener_of_its_own() {
-    let port = free_port();
-    let server = Server::start(&format!("[plugins.hello]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let port = std::cell::Cell::new(0u16);
+    let server = Server::start_with(|| {
+        port.set(free_port());
+        format!("[plugins.hello]\nlisten = \"127.0.0.1:{}\"\n", port.get())
+    });
+    let port = port.get();
     let (status, body) = get_json(&format!("http://127.0.0.1:{port}/greet/Cy")).await;
-    assert_eq!((status, body["greeting"].as_str()), (200, Some("Hello, Cy!")), "{body}");
+    assert_eq!(
+        (status, body["greeting"].as_str()),
+        (200, Some("Hello, Cy!")),
+        "{body}"
+    );
     let (status, _) = get_json(&server.url("/hello/greet/Cy")).await;
     assert_eq!(status, 404, "a listener of its own replaces the path mount");
     let (status, _) = get_json(&format!("http://127.0.0.1:{port}/farm/health")).await;
@@ -418,19 +593,29 @@ async fn per_printer_mounts_serve_each_printer_on_a_path_and_a_port() {
             .replace("mount = \"/misbehave\"", "mount = \"/pp/{printer}\"")
             .replace("per-printer = false", "per-printer = true")
     });
-    let first = free_port();
-    let server = Server::start(&format!(
-        "plugin-dirs = [\"{}\"]\n[[printers]]\nid = \"alpha\"\nport = \"virtual\"\n[[printers]]\nid = \"beta\"\nport = \"virtual\"\n\
-         [plugins.misbehave-pp]\nfirst-port = {first}\n",
-        dir.path().display()
-    ));
+    let first = std::cell::Cell::new(0u16);
+    let server = Server::start_with(|| {
+        first.set(free_port());
+        format!(
+            "plugin-dirs = [\"{}\"]\n[[printers]]\nid = \"alpha\"\nport = \"virtual\"\n[[printers]]\nid = \"beta\"\nport = \"virtual\"\n\
+             [plugins.misbehave-pp]\nfirst-port = {}\n",
+            dir.path().display(),
+            first.get()
+        )
+    });
+    let first = first.get();
     for (k, printer) in ["alpha", "beta"].iter().enumerate() {
         let (status, body) = get_json(&server.url(&format!("/pp/{printer}/whoami"))).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["printer"], *printer);
         assert_eq!(body["mount"], format!("/pp/{printer}"));
-        let (status, body) = get_json(&format!("http://127.0.0.1:{}/whoami", first + k as u16)).await;
-        assert_eq!((status, body["printer"].as_str()), (200, Some(*printer)), "{body}");
+        let (status, body) =
+            get_json(&format!("http://127.0.0.1:{}/whoami", first + k as u16)).await;
+        assert_eq!(
+            (status, body["printer"].as_str()),
+            (200, Some(*printer)),
+            "{body}"
+        );
         assert_eq!(body["mount"], "");
     }
     let (status, _) = get_json(&server.url("/pp/gamma/whoami")).await;
@@ -445,7 +630,11 @@ async fn the_host_prefix_is_reserved() {
     let refusal = Server::refuse("[plugins.hello]\nmount = \"/farm/hello\"\n");
     assert!(refusal.stderr.contains("reserved"), "{}", refusal.stderr);
     let refusal = Server::refuse("[plugins.hello]\nenabeld = false\n");
-    assert!(refusal.stderr.contains("enabeld") && refusal.stderr.contains("printfarm.toml"), "{}", refusal.stderr);
+    assert!(
+        refusal.stderr.contains("enabeld") && refusal.stderr.contains("printfarm.toml"),
+        "{}",
+        refusal.stderr
+    );
 }
 
 #[test]
@@ -456,14 +645,105 @@ fn plugin_check_validates_a_package_and_prints_its_mount() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("mount: /hello") && stdout.contains("/hello/greet/{name}"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("mount: /hello") && stdout.contains("/hello/greet/{name}"),
+        "{stdout}"
+    );
     assert!(stdout.contains("capabilities: kv"), "{stdout}");
 
     let dir = tempfile::tempdir().unwrap();
     copy_package(&shipped_plugins().join("hello"), dir.path());
     std::fs::write(dir.path().join("hello.wasm"), b"\0asm\x0d\0\x01\0garbage").unwrap();
-    let out = std::process::Command::new(binary()).args(["plugin", "check"]).arg(dir.path()).output().unwrap();
+    let out = std::process::Command::new(binary())
+        .args(["plugin", "check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("hello.wasm"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hello.wasm"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn outbound_websockets_deliver_frames_to_the_plugin() {
+    use futures::{SinkExt, StreamExt};
+    // An echo server on the allowed origin http://127.0.0.1:18998 (ws counts as http).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:18998")
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(sock).await.unwrap();
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_text() {
+                        ws.send(tokio_tungstenite::tungstenite::Message::text(format!(
+                            "pong to {}",
+                            msg.to_text().unwrap()
+                        )))
+                        .await
+                        .unwrap();
+                        ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                            code: tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Normal,
+                            reason: "done".into(),
+                        }))
+                        .await
+                        .unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let server = Server::start(&misbehave_config(""));
+    let r: Value = client()
+        .post(server.url("/misbehave/ws-connect"))
+        .json(&json!({"url": "ws://127.0.0.1:18998/feed"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let socket = r["socket"].as_u64().unwrap_or_else(|| panic!("{r}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, log) = get_json(&server.url("/misbehave/socket-log")).await;
+        let lines: Vec<String> = log
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|v| v.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if lines.len() >= 2 {
+            assert_eq!(lines[0], format!("{socket}:pong to ping"));
+            assert_eq!(lines[1], format!("{socket}:closed:1000"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no frames reached the plugin: {lines:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Not allow-listed: refused with the capability's error, inside the plugin.
+    let r: Value = client()
+        .post(server.url("/misbehave/ws-connect"))
+        .json(&json!({"url": "ws://127.0.0.1:18997/feed"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["error_kind"], "denied", "{r}");
 }

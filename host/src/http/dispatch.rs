@@ -144,7 +144,9 @@ pub async fn dispatch(
         };
         let mut response = json_error(status, e.to_string());
         // The rest of the body was not read: the connection cannot carry another request.
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return response;
     }
     if mime == "application/x-www-form-urlencoded" {

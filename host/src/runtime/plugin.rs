@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
-use wasmtime::component::InstancePre;
+use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, TypedFunc};
 use wasmtime::{Store, Trap};
 
 use super::bindings::printfarm::plugin::push::{Connection, Message};
-use super::bindings::{Plugin, PluginPre, WitRequest, WitResponse};
+use super::bindings::{Plugin, PluginIndices, WitRequest, WitResponse};
 use super::engine::{CompileSource, PluginEngine};
 use super::state::{CallContext, CallState, PluginContext};
 use crate::events::CoreEvent;
@@ -153,7 +153,10 @@ pub struct LoadedPlugin {
     pub ctx: Arc<PluginContext>,
     /// How its component was obtained.
     pub compiled: CompileSource,
-    pre: PluginPre<CallState>,
+    indices: PluginIndices,
+    instance_pre: InstancePre<CallState>,
+    /// `http-handler.handle`, resolved once so a request looks up and type-checks nothing.
+    handle_export: ComponentExportIndex,
     engine: wasmtime::Engine,
     health: Mutex<Health>,
 }
@@ -175,12 +178,25 @@ impl LoadedPlugin {
                     crate::API_VERSION
                 )
             })?;
-        let pre = PluginPre::new(instance_pre).map_err(anyhow::Error::from)?;
+        // Type-checks every export of the world against the component, once.
+        let indices = PluginIndices::new(&instance_pre).map_err(anyhow::Error::from)?;
+        let handler_interface = format!("printfarm:plugin/http-handler@{}", crate::API_VERSION);
+        let handle_export = component
+            .get_export_index(None, handler_interface.as_str())
+            .and_then(|iface| component.get_export_index(Some(&iface), "handle"))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "plugin `{}` does not export {handler_interface}.handle",
+                    package.manifest.id
+                )
+            })?;
         Ok(LoadedPlugin {
             package,
             ctx,
             compiled,
-            pre,
+            indices,
+            instance_pre,
+            handle_export,
             engine: engine.engine().clone(),
             health: Mutex::new(Health::default()),
         })
@@ -215,21 +231,22 @@ impl LoadedPlugin {
         self.health.lock().expect("health lock").disabled = Some(reason);
     }
 
-    /// Handles one HTTP request.
+    /// Handles one HTTP request. The hot path: a raw instance and the one export it needs.
     pub async fn handle_http(
         &self,
         call: CallContext,
         req: &WitRequest,
     ) -> Result<WitResponse, CallError> {
-        let (mut store, plugin) = self.begin(call).await?;
-        let outcome = tokio::time::timeout(
-            self.wall_deadline(),
-            plugin
-                .printfarm_plugin_http_handler()
-                .call_handle(&mut store, req),
-        )
-        .await;
-        self.finish(store, outcome)
+        let (mut store, instance) = self.instantiate(call).await?;
+        let func = instance
+            .get_func(&mut store, self.handle_export)
+            .expect("the export index was resolved from this component at load time");
+        // SAFETY: PluginIndices::new checked at load time that this export has the WIT type
+        // `func(req: request) -> response`, which is what these Rust types lower and lift.
+        let handle = unsafe { TypedFunc::<(&WitRequest,), (WitResponse,)>::new_unchecked(func) };
+        let outcome =
+            tokio::time::timeout(self.wall_deadline(), handle.call_async(&mut store, (req,))).await;
+        self.finish(store, outcome).map(|(response,)| response)
     }
 
     /// Calls `init` with the validated config. `Ok(Err(reason))` = the plugin refused its config.
@@ -304,9 +321,21 @@ impl LoadedPlugin {
         }
     }
 
+    /// Instantiates the plugin in a fresh store and binds the world's exports (for hooks).
+    pub async fn begin(&self, call: CallContext) -> Result<(Store<CallState>, Plugin), CallError> {
+        let (mut store, instance) = self.instantiate(call).await?;
+        match self.indices.load(&mut store, &instance) {
+            Ok(plugin) => Ok((store, plugin)),
+            Err(e) => Err(self.classify(&store, e)),
+        }
+    }
+
     /// Instantiates the plugin in a fresh store with its deadline and memory limit. This is the
     /// whole per-call setup cost: everything else was prepared at load time.
-    pub async fn begin(&self, call: CallContext) -> Result<(Store<CallState>, Plugin), CallError> {
+    pub async fn instantiate(
+        &self,
+        call: CallContext,
+    ) -> Result<(Store<CallState>, Instance), CallError> {
         if let Some(reason) = self.health.lock().expect("health lock").disabled.clone() {
             return Err(CallError::Disabled {
                 plugin: self.ctx.id.clone(),
@@ -319,8 +348,8 @@ impl LoadedPlugin {
             self.ctx.limits.deadline_ms,
         )));
         store.epoch_deadline_trap();
-        match self.pre.instantiate_async(&mut store).await {
-            Ok(plugin) => Ok((store, plugin)),
+        match self.instance_pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok((store, instance)),
             Err(e) => {
                 let error = self.classify(&store, e);
                 self.record(&error);

@@ -16,7 +16,7 @@ impl log::Host for CallState {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         match level {
             Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),

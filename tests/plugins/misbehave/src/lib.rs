@@ -31,7 +31,7 @@ use std::hint::black_box;
 use printfarm_sdk::events::Event;
 use printfarm_sdk::push::{self, Connection, ConnectionId, Message};
 use printfarm_sdk::{
-    http, jobs, kv, printers, Error, HostError, Plugin, Request, Response, Router,
+    http, jobs, kv, printers, ws, Error, HostError, Plugin, Request, Response, Router,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -67,6 +67,8 @@ impl Plugin for Misbehave {
             .get("/ticks", ticks)
             .get("/events", events)
             .get("/whoami", whoami)
+            .post("/ws-connect", ws_connect)
+            .get("/socket-log", socket_log)
     }
 
     fn init(config: &Value) -> Result<(), String> {
@@ -74,6 +76,18 @@ impl Plugin for Misbehave {
             return Err("label must not be 'reject'".to_string());
         }
         Ok(())
+    }
+
+    fn on_socket_message(socket: u64, msg: Message) {
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(b) => format!("{} bytes", b.len()),
+        };
+        let _ = append_socket_log(format!("{socket}:{text}"));
+    }
+
+    fn on_socket_close(socket: u64, code: u16, _reason: String) {
+        let _ = append_socket_log(format!("{socket}:closed:{code}"));
     }
 
     fn on_tick() {
@@ -183,6 +197,28 @@ fn fetch(req: &Request) -> Result<Response, Error> {
         Err(e) => json!({ "error_kind": e.kind(), "message": e.message() }),
     };
     Ok(Response::ok_json(&body))
+}
+
+/// `POST /ws-connect {"url"}`: opens an outbound websocket and sends `ping` on it; what comes back
+/// is logged by `on_socket_message` and read with `GET /socket-log`.
+fn ws_connect(req: &Request) -> Result<Response, Error> {
+    let FetchRequest { url } = req.json()?;
+    let body = match ws::connect(&url, &[]).and_then(|id| ws::send_text(id, "ping").map(|_| id)) {
+        Ok(id) => json!({ "socket": id }),
+        Err(e) => json!({ "error_kind": e.kind(), "message": e.message() }),
+    };
+    Ok(Response::ok_json(&body))
+}
+
+fn socket_log(_: &Request) -> Result<Response, Error> {
+    let log: Vec<String> = kv::get_json("socket-log")?.unwrap_or_default();
+    Ok(Response::ok_json(&log))
+}
+
+fn append_socket_log(line: String) -> Result<(), HostError> {
+    let mut log: Vec<String> = kv::get_json("socket-log")?.unwrap_or_default();
+    log.push(line);
+    kv::set_json("socket-log", &log)
 }
 
 fn ticks(_: &Request) -> Result<Response, Error> {
