@@ -3,7 +3,7 @@
 //! load generator; and the per-call instantiation time on its own.
 //!
 //! Run: `scripts/build-plugins && cargo bench -p printfarm --bench plugin_vs_native`
-//! Knobs: BENCH_SECS (default 5), BENCH_CONNECTIONS (default 32).
+//! Knobs: BENCH_SECS per round (default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +16,10 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use printfarm::config::FarmConfig;
 use printfarm::runtime::state::CallContext;
+
+// The same allocator as the `printfarm` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -32,16 +36,26 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Latencies of every request of one route, and the wall time they took.
+#[derive(Default)]
 struct Figures {
-    requests: u64,
+    latencies: Vec<Duration>,
     seconds: f64,
-    p50: Duration,
-    p99: Duration,
 }
 
 impl Figures {
     fn rps(&self) -> f64 {
-        self.requests as f64 / self.seconds
+        self.latencies.len() as f64 / self.seconds
+    }
+
+    fn merge(&mut self, other: Figures) {
+        self.latencies.extend(other.latencies);
+        self.seconds += other.seconds;
+    }
+
+    fn percentile(&mut self, q: f64) -> Duration {
+        self.latencies.sort_unstable();
+        self.latencies[((self.latencies.len() as f64 * q) as usize).min(self.latencies.len() - 1)]
     }
 }
 
@@ -78,14 +92,9 @@ async fn load(addr: SocketAddr, path: &'static str, connections: u64, secs: u64)
     for t in tasks {
         all.extend(t.await.unwrap());
     }
-    let seconds = started.elapsed().as_secs_f64();
-    all.sort();
-    let pick = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
     Figures {
-        requests: all.len() as u64,
-        seconds,
-        p50: pick(0.50),
-        p99: pick(0.99),
+        latencies: all,
+        seconds: started.elapsed().as_secs_f64(),
     }
 }
 
@@ -165,6 +174,7 @@ fn main() {
 async fn run() {
     let secs = env_or("BENCH_SECS", 5);
     let connections = env_or("BENCH_CONNECTIONS", 32);
+    let rounds = env_or("BENCH_ROUNDS", 3);
     std::env::set_var(
         printfarm::server::SHIPPED_PLUGINS_ENV,
         target_dir().join("plugins"),
@@ -253,16 +263,26 @@ async fn run() {
     );
     let native_addr = serve(native_app).await;
 
-    // Warm both up, then measure them one after the other under the same load.
+    // Warm both up, then alternate them for several rounds so that any drift of the machine
+    // (another process, frequency changes) hits both routes alike.
     load(plugin_addr, "/hello/health", connections, 1).await;
     load(native_addr, "/hello/health", connections, 1).await;
-    let plugin = load(plugin_addr, "/hello/health", connections, secs).await;
-    let native = load(native_addr, "/hello/health", connections, secs).await;
+    let (mut plugin, mut native) = (Figures::default(), Figures::default());
+    for _ in 0..rounds {
+        plugin.merge(load(plugin_addr, "/hello/health", connections, secs).await);
+        if std::env::var_os("BENCH_PLUGIN_ONLY").is_some() {
+            continue;
+        }
+        native.merge(load(native_addr, "/hello/health", connections, secs).await);
+    }
+    if native.latencies.is_empty() {
+        return;
+    }
 
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    println!("plugin_vs_native: {cores} cores, {connections} keep-alive connections, {secs} s per route, load generator in-process");
+    println!("plugin_vs_native: {cores} cores, {connections} keep-alive connections, {rounds} alternating rounds of {secs} s per route, load generator in-process");
     println!(
         "per-call instantiation (fresh store + instance): {:.1} µs",
         instantiate.as_secs_f64() * 1e6
@@ -272,15 +292,15 @@ async fn run() {
         whole_call.as_secs_f64() * 1e6
     );
     for (name, f) in [
-        ("plugin  GET /hello/health", &plugin),
-        ("native  GET /hello/health", &native),
+        ("plugin  GET /hello/health", &mut plugin),
+        ("native  GET /hello/health", &mut native),
     ] {
         println!(
             "{name}: {:>9.0} requests/s  p50 {:>7.1} µs  p99 {:>7.1} µs  ({} requests)",
             f.rps(),
-            f.p50.as_secs_f64() * 1e6,
-            f.p99.as_secs_f64() * 1e6,
-            f.requests
+            f.percentile(0.50).as_secs_f64() * 1e6,
+            f.percentile(0.99).as_secs_f64() * 1e6,
+            f.latencies.len()
         );
     }
     println!(

@@ -13,6 +13,11 @@ use printfarm::runtime::host::sockets::SocketHub;
 use printfarm::runtime::state::{CallContext, PluginContext};
 use printfarm::runtime::{LoadedPlugin, PluginEngine, Services};
 
+/// Every plugin call creates and drops a store and an instance: many small allocations from
+/// several threads, which mimalloc serves markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A self-hosted server for 3D-printer farms.
 #[derive(Parser)]
 #[command(name = "printfarm", version, about)]

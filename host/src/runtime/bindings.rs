@@ -7,8 +7,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::printfarm::plugin::http_handler::{
+pub use self::exports::printfarm::plugin::http_handler::{
     Request as WitRequest, Response as WitResponse,
 };
-pub use printfarm::plugin::http_types::{Body as WitBody, FormField, UploadedFile};
-pub use printfarm::plugin::types::{Header, HostError};
+pub use self::printfarm::plugin::http_types::{Body as WitBody, FormField, UploadedFile};
+pub use self::printfarm::plugin::types::{Header, HostError};
