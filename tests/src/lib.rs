@@ -68,6 +68,24 @@ pub fn copy_package(from: &Path, to: &Path) {
     }
 }
 
+/// A plugin directory holding one variant of a built package: copied from `source`, its id
+/// changed to `id` (the package directory is named after it), then its plugin.toml passed
+/// through `edit`. Returns the plugin directory, to be listed in `plugin-dirs`.
+pub fn package_variant(
+    source: &Path,
+    id: &str,
+    edit: impl FnOnce(String) -> String,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join(id);
+    copy_package(source, &pkg);
+    let old_id = source.file_name().unwrap().to_string_lossy().into_owned();
+    edit_manifest(&pkg, |m| {
+        edit(m.replace(&format!("id = \"{old_id}\""), &format!("id = \"{id}\"")))
+    });
+    dir
+}
+
 /// Rewrites a package's plugin.toml with `edit`.
 pub fn edit_manifest(dir: &Path, edit: impl FnOnce(String) -> String) {
     let path = dir.join("plugin.toml");
@@ -93,6 +111,27 @@ pub struct Refusal {
     pub code: Option<i32>,
     /// What it wrote to stderr.
     pub stderr: String,
+    /// The scratch directory it ran in (its data directory is `data/`).
+    pub dir: tempfile::TempDir,
+}
+
+impl Refusal {
+    /// Files below the data directory whose name ends with `suffix`.
+    pub fn data_files_ending_with(&self, suffix: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, suffix: &str, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, suffix, out);
+                } else if path.to_string_lossy().ends_with(suffix) {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.dir.path().join("data"), suffix, &mut out);
+        out
+    }
 }
 
 impl Server {
@@ -178,6 +217,7 @@ impl Server {
         Refusal {
             code: out.status.code(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir,
         }
     }
 

@@ -115,14 +115,11 @@ async fn plugin_config_reaches_the_plugin_and_bad_config_is_refused_with_its_pat
 
 #[tokio::test]
 async fn incompatible_api_version_is_refused_before_compiling() {
-    let dir = tempfile::tempdir().unwrap();
-    let pkg = dir.path().join("hello-next");
-    copy_package(&shipped_plugins().join("hello"), &pkg);
-    edit_manifest(&pkg, |m| {
-        m.replace("id = \"hello\"", "id = \"hello-next\"")
-            .replace("api = \"^0.1\"", "api = \"^0.2\"")
+    let dir = package_variant(&shipped_plugins().join("hello"), "hello-next", |m| {
+        m.replace("api = \"^0.1\"", "api = \"^0.2\"")
             .replace("mount = \"/hello\"", "mount = \"/hello-next\"")
     });
+    let pkg = dir.path().join("hello-next");
     let config = format!(
         "plugin-dirs = [\"{}\"]\n[plugins.hello-next]\ngrants = [\"kv\"]\n",
         dir.path().display()
@@ -135,6 +132,11 @@ async fn incompatible_api_version_is_refused_before_compiling() {
     );
     assert!(refusal.stderr.contains("hello-next"), "{}", refusal.stderr);
     assert_eq!(refusal.code, Some(1));
+    // Refused before anything was compiled: no component of this run reached the cache.
+    assert_eq!(
+        refusal.data_files_ending_with(".cwasm"),
+        Vec::<std::path::PathBuf>::new()
+    );
 
     // The compatible original still loads from the same kind of package.
     edit_manifest(&pkg, |m| m.replace("api = \"^0.2\"", "api = \"^0.1\""));
@@ -145,11 +147,11 @@ async fn incompatible_api_version_is_refused_before_compiling() {
 
 #[tokio::test]
 async fn unknown_manifest_keys_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let pkg = dir.path().join("hello-typo");
-    copy_package(&shipped_plugins().join("hello"), &pkg);
-    edit_manifest(&pkg, |m| {
-        m.replace("id = \"hello\"", "id = \"hello-typo\"\ncolour = \"red\"")
+    let dir = package_variant(&shipped_plugins().join("hello"), "hello-typo", |m| {
+        m.replace(
+            "id = \"hello-typo\"",
+            "id = \"hello-typo\"\ncolour = \"red\"",
+        )
     });
     let config = format!(
         "plugin-dirs = [\"{}\"]\n[plugins.hello-typo]\nmount = \"/typo\"\n",
@@ -165,10 +167,7 @@ async fn unknown_manifest_keys_are_refused() {
 
 #[tokio::test]
 async fn route_conflicts_are_refused_naming_both_plugins() {
-    let dir = tempfile::tempdir().unwrap();
-    let pkg = dir.path().join("hello-twin");
-    copy_package(&shipped_plugins().join("hello"), &pkg);
-    edit_manifest(&pkg, |m| m.replace("id = \"hello\"", "id = \"hello-twin\""));
+    let dir = package_variant(&shipped_plugins().join("hello"), "hello-twin", |m| m);
     let config = format!(
         "plugin-dirs = [\"{}\"]\n[plugins.hello-twin]\ngrants = [\"kv\"]\n",
         dir.path().display()
@@ -585,12 +584,8 @@ async fn a_plugin_can_have_a_listener_of_its_own() {
 
 #[tokio::test]
 async fn per_printer_mounts_serve_each_printer_on_a_path_and_a_port() {
-    let dir = tempfile::tempdir().unwrap();
-    let pkg = dir.path().join("misbehave-pp");
-    copy_package(&test_plugins().join("misbehave"), &pkg);
-    edit_manifest(&pkg, |m| {
-        m.replace("id = \"misbehave\"", "id = \"misbehave-pp\"")
-            .replace("mount = \"/misbehave\"", "mount = \"/pp/{printer}\"")
+    let dir = package_variant(&test_plugins().join("misbehave"), "misbehave-pp", |m| {
+        m.replace("mount = \"/misbehave\"", "mount = \"/pp/{printer}\"")
             .replace("per-printer = false", "per-printer = true")
     });
     let first = std::cell::Cell::new(0u16);

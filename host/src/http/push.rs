@@ -16,7 +16,7 @@ use super::error::json_error;
 use super::HostState;
 use crate::router::RouteTarget;
 use crate::runtime::bindings::printfarm::plugin::push::{Connection, Message};
-use crate::runtime::bindings::Header;
+use crate::runtime::bindings::{Header, HostError};
 use crate::runtime::host::sockets::{Outgoing, SocketKind};
 use crate::runtime::plugin::Hook;
 
@@ -72,7 +72,15 @@ pub fn upgrade(
         plugin.ctx.limits.max_sockets,
     ) {
         Ok(rx) => rx,
-        Err(e) => return json_error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:?}")),
+        Err(HostError::Limit(message)) => {
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+        Err(_) => {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the push connection could not be registered",
+            )
+        }
     };
     let Some(hooks) = hub.hooks_of(plugin.id()) else {
         hub.remove(id);

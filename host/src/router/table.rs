@@ -199,7 +199,7 @@ impl RouteTable {
         })
     }
 
-    /// Every push-route target (for diagnostics).
+    /// Whether the table holds no route at all.
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
     }

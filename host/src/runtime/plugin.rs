@@ -351,12 +351,14 @@ impl LoadedPlugin {
         match self.instance_pre.instantiate_async(&mut store).await {
             Ok(instance) => Ok((store, instance)),
             Err(e) => {
-                let error = self.classify(&store, e);
-                self.record(&error);
-                Err(match error {
+                // A memory limit hit while instantiating is the plugin's doing; anything else here
+                // (all pool slots busy) is the host's capacity and must not count against it.
+                let error = match self.classify(&store, e) {
                     CallError::Trap { plugin, message } => CallError::Capacity { plugin, message },
                     other => other,
-                })
+                };
+                self.record(&error);
+                Err(error)
             }
         }
     }
