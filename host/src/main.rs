@@ -7,8 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use printfarm::config::FarmConfig;
-use printfarm::plugin::{Grants, Package};
-use printfarm::runtime::host::outbound::OutboundPolicy;
+use printfarm::plugin::Package;
 use printfarm::runtime::host::sockets::SocketHub;
 use printfarm::runtime::state::{CallContext, PluginContext};
 use printfarm::runtime::{LoadedPlugin, PluginEngine, Services};
@@ -142,17 +141,17 @@ async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
         http: reqwest::Client::new(),
         sockets: SocketHub::default(),
     });
-    let ctx = Arc::new(PluginContext {
-        id: m.id.clone(),
-        grants: Grants::new(
+    // Checked as if the operator granted everything the plugin declares.
+    let ctx = Arc::new(
+        PluginContext::new(
+            &m,
             m.capabilities.iter().copied(),
-            m.capabilities.iter().copied(),
-        ),
-        limits: m.limits.clone(),
-        config_json: settings.config_json().to_string(),
-        outbound: OutboundPolicy::new(&m.outbound_hosts, None).map_err(anyhow::Error::msg)?,
-        services,
-    });
+            None,
+            settings.config_json().to_string(),
+            services,
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
     let plugin = LoadedPlugin::load(&engine, package, ctx)?;
     plugin
         .begin(CallContext::default())

@@ -12,10 +12,9 @@ use anyhow::{bail, Context as _};
 use crate::config::{FarmConfig, PluginSettings};
 use crate::events::EventBus;
 use crate::http::HostState;
-use crate::plugin::{Capability, Grants, Package};
+use crate::plugin::{Capability, Package};
 use crate::router::table::{build, MountPlan};
 use crate::router::Listener;
-use crate::runtime::host::outbound::OutboundPolicy;
 use crate::runtime::host::sockets::SocketHub;
 use crate::runtime::state::PluginContext;
 use crate::runtime::{LoadedPlugin, PluginEngine, Services};
@@ -144,18 +143,16 @@ pub async fn prepare(config: FarmConfig) -> anyhow::Result<Prepared> {
             None if shipped => manifest.capabilities.clone(),
             None => Vec::new(),
         };
-        let grants = Grants::new(manifest.capabilities.iter().copied(), granted);
-        let outbound =
-            OutboundPolicy::new(&manifest.outbound_hosts, settings.outbound_hosts.as_deref())
-                .map_err(|e| anyhow::anyhow!("[plugins.{}] outbound-hosts: {e}", manifest.id))?;
-        let ctx = Arc::new(PluginContext {
-            id: manifest.id.clone(),
-            grants,
-            limits: manifest.limits.clone(),
-            config_json: settings.config_json().to_string(),
-            outbound,
-            services: services.clone(),
-        });
+        let ctx = Arc::new(
+            PluginContext::new(
+                manifest,
+                granted,
+                settings.outbound_hosts.as_deref(),
+                settings.config_json().to_string(),
+                services.clone(),
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
         let started = std::time::Instant::now();
         let loaded = LoadedPlugin::load(&engine, package, ctx)?;
         tracing::info!(plugin = %loaded.id(), source = ?loaded.compiled, ms = started.elapsed().as_millis() as u64, "plugin loaded");

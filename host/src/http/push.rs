@@ -35,7 +35,7 @@ pub fn upgrade(
     remote: SocketAddr,
 ) -> Response {
     let plugin = host.plugins[target.plugin].clone();
-    if plugin.status().state == "disabled" {
+    if plugin.is_disabled() {
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("plugin `{}` is disabled", plugin.id()),

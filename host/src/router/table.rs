@@ -198,11 +198,6 @@ impl RouteTable {
             params,
         })
     }
-
-    /// Whether the table holds no route at all.
-    pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
-    }
 }
 
 fn percent_decode(s: &str) -> String {

@@ -28,11 +28,6 @@ impl ComponentCache {
         }
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Loads the component at `path` from the cache, or compiles and caches it.
     pub fn load(&self, engine: &Engine, path: &Path) -> anyhow::Result<(Component, CompileSource)> {
         let bytes =

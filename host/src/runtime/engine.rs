@@ -1,6 +1,6 @@
 //! The one wasmtime engine of the process.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -96,11 +96,6 @@ impl PluginEngine {
     /// Loads a component, from the cache when an entry for this engine and these bytes exists.
     pub fn load_component(&self, path: &Path) -> anyhow::Result<(Component, CompileSource)> {
         self.cache.load(&self.engine, path)
-    }
-
-    /// The directory where this engine's precompiled components live.
-    pub fn cache_dir(&self) -> PathBuf {
-        self.cache.dir().to_path_buf()
     }
 
     /// Epoch ticks that make up `deadline`, rounded up, plus one so that a call never gets less

@@ -225,6 +225,11 @@ impl LoadedPlugin {
         }
     }
 
+    /// Whether the plugin is disabled.
+    pub fn is_disabled(&self) -> bool {
+        self.health.lock().expect("health lock").disabled.is_some()
+    }
+
     /// Disables the plugin with a reason that the host API shows.
     pub fn disable(&self, reason: String) {
         tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");

@@ -5,7 +5,6 @@
 //! the host's core services that the host interfaces reach.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -19,7 +18,7 @@ use super::host::outbound::OutboundPolicy;
 use super::host::sockets::SocketHub;
 use crate::config::PrinterConfig;
 use crate::events::EventBus;
-use crate::plugin::{Capability, Grants, Limits};
+use crate::plugin::{Capability, Grants, Limits, Manifest};
 use crate::storage::Storage;
 
 /// How much of a guest's stderr (a panic message, a debug print) is kept per call for the log.
@@ -59,6 +58,27 @@ pub struct PluginContext {
 }
 
 impl PluginContext {
+    /// The context of a plugin: its manifest's declarations narrowed by the operator's grants
+    /// (`granted` capabilities, and `outbound_grant` origins when given), with its validated config.
+    pub fn new(
+        manifest: &Manifest,
+        granted: impl IntoIterator<Item = Capability>,
+        outbound_grant: Option<&[String]>,
+        config_json: String,
+        services: Arc<Services>,
+    ) -> Result<PluginContext, String> {
+        let outbound = OutboundPolicy::new(&manifest.outbound_hosts, outbound_grant)
+            .map_err(|e| format!("[plugins.{}] outbound-hosts: {e}", manifest.id))?;
+        Ok(PluginContext {
+            id: manifest.id.clone(),
+            grants: Grants::new(manifest.capabilities.iter().copied(), granted),
+            limits: manifest.limits.clone(),
+            config_json,
+            outbound,
+            services,
+        })
+    }
+
     /// Checks a capability, as a WIT error the guest receives.
     pub fn require(&self, cap: Capability) -> Result<(), HostError> {
         self.grants.check(&self.id, cap).map_err(HostError::Denied)
@@ -167,11 +187,6 @@ impl CallState {
                 "upload handle {handle} is not part of this request (or was already stored)"
             ))
         })
-    }
-
-    /// The staging path of an upload (for diagnostics).
-    pub fn upload_path(&self, handle: u64) -> Option<PathBuf> {
-        self.call.uploads.get(&handle).map(|u| u.file.to_path_buf())
     }
 }
 

@@ -9,10 +9,7 @@ use crate::plugin::Capability;
 
 impl CallState {
     fn identity_call<T>(&self, cap: Capability) -> Result<T, HostError> {
-        self.plugin.require(cap)?;
-        Err(HostError::Unavailable(
-            "farm users and API keys are not available in this printfarm build".into(),
-        ))
+        self.core_unavailable(cap, "farm users and API keys are")
     }
 }
 

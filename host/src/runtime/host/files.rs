@@ -9,14 +9,12 @@ use super::super::bindings::HostError;
 use super::super::state::CallState;
 use crate::plugin::Capability;
 
-fn library_unavailable() -> HostError {
-    HostError::Unavailable("the G-code library is not available in this printfarm build".into())
-}
+/// What the `unavailable` answers name.
+const LIBRARY: &str = "the G-code library is";
 
 impl CallState {
-    fn files_call(&self, cap: Capability) -> Result<(), HostError> {
-        self.plugin.require(cap)?;
-        Err(library_unavailable())
+    fn files_call<T>(&self, cap: Capability) -> Result<T, HostError> {
+        self.core_unavailable(cap, LIBRARY)
     }
 }
 
@@ -26,11 +24,10 @@ impl files::Host for CallState {
         _folder: String,
         _recursive: bool,
     ) -> Result<Vec<FileInfo>, HostError> {
-        self.files_call(Capability::FilesRead).map(|_| Vec::new())
+        self.files_call(Capability::FilesRead)
     }
     async fn stat(&mut self, _path: String) -> Result<FileInfo, HostError> {
         self.files_call(Capability::FilesRead)
-            .and_then(|_| Err(library_unavailable()))
     }
     async fn store_upload(
         &mut self,
@@ -39,16 +36,11 @@ impl files::Host for CallState {
         _overwrite: bool,
     ) -> Result<FileInfo, HostError> {
         self.plugin.require(Capability::FilesWrite)?;
-        if self.upload_path(upload).is_none() {
-            return Err(HostError::NotFound(format!(
-                "upload handle {upload} is not part of this request"
-            )));
-        }
-        Err(library_unavailable())
+        self.take_upload(upload)?;
+        self.files_call(Capability::FilesWrite)
     }
     async fn make_folder(&mut self, _path: String) -> Result<FileInfo, HostError> {
         self.files_call(Capability::FilesWrite)
-            .and_then(|_| Err(library_unavailable()))
     }
     async fn move_(
         &mut self,
@@ -56,11 +48,9 @@ impl files::Host for CallState {
         _destination: String,
     ) -> Result<FileInfo, HostError> {
         self.files_call(Capability::FilesWrite)
-            .and_then(|_| Err(library_unavailable()))
     }
     async fn copy(&mut self, _source: String, _destination: String) -> Result<FileInfo, HostError> {
         self.files_call(Capability::FilesWrite)
-            .and_then(|_| Err(library_unavailable()))
     }
     async fn delete(&mut self, _path: String) -> Result<(), HostError> {
         self.files_call(Capability::FilesWrite)

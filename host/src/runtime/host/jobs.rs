@@ -9,10 +9,7 @@ use crate::plugin::Capability;
 
 impl CallState {
     fn queue_call<T>(&self, cap: Capability) -> Result<T, HostError> {
-        self.plugin.require(cap)?;
-        Err(HostError::Unavailable(
-            "the job queue is not available in this printfarm build".into(),
-        ))
+        self.core_unavailable(cap, "the job queue is")
     }
 }
 

@@ -149,13 +149,4 @@ impl SocketHub {
         list.sort_by_key(|c| c.id);
         list
     }
-
-    /// Open sockets of a plugin, by kind.
-    pub fn count(&self, plugin: &str, kind: SocketKind) -> usize {
-        let sockets = self.sockets.lock().expect("sockets lock");
-        sockets
-            .values()
-            .filter(|s| s.plugin == plugin && s.kind == kind)
-            .count()
-    }
 }
