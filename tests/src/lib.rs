@@ -317,10 +317,22 @@ fn proc_status_kib(pid: u32, key: &str) -> u64 {
         .expect("VmHWM/VmRSS in /proc status")
 }
 
+/// Config that adds the packages in `dir` and enables plugin `id` with the lines of `table`
+/// (its `[plugins.<id>]` keys; further tables may follow).
+pub fn plugin_dir_config(dir: &Path, id: &str, table: &str) -> String {
+    format!(
+        "plugin-dirs = [\"{}\"]\n[plugins.{id}]\n{table}",
+        dir.display()
+    )
+}
+
 /// The test plugins enabled with all their declared capabilities granted.
 pub fn misbehave_config(extra: &str) -> String {
-    format!(
-        "plugin-dirs = [\"{}\"]\n[plugins.misbehave]\ngrants = [\"kv\", \"printers.read\", \"outbound-http\", \"outbound-ws\"]\n{extra}",
-        test_plugins().display()
+    plugin_dir_config(
+        &test_plugins(),
+        "misbehave",
+        &format!(
+            "grants = [\"kv\", \"printers.read\", \"outbound-http\", \"outbound-ws\"]\n{extra}"
+        ),
     )
 }

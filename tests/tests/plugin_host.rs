@@ -120,10 +120,7 @@ async fn incompatible_api_version_is_refused_before_compiling() {
             .replace("mount = \"/hello\"", "mount = \"/hello-next\"")
     });
     let pkg = dir.path().join("hello-next");
-    let config = format!(
-        "plugin-dirs = [\"{}\"]\n[plugins.hello-next]\ngrants = [\"kv\"]\n",
-        dir.path().display()
-    );
+    let config = plugin_dir_config(dir.path(), "hello-next", "grants = [\"kv\"]\n");
     let refusal = Server::refuse(&config);
     assert!(
         refusal.stderr.contains("^0.2") && refusal.stderr.contains("0.1.0"),
@@ -153,10 +150,7 @@ async fn unknown_manifest_keys_are_refused() {
             "id = \"hello-typo\"\ncolour = \"red\"",
         )
     });
-    let config = format!(
-        "plugin-dirs = [\"{}\"]\n[plugins.hello-typo]\nmount = \"/typo\"\n",
-        dir.path().display()
-    );
+    let config = plugin_dir_config(dir.path(), "hello-typo", "mount = \"/typo\"\n");
     let refusal = Server::refuse(&config);
     assert!(
         refusal.stderr.contains("colour") && refusal.stderr.contains("plugin.toml"),
@@ -168,10 +162,7 @@ async fn unknown_manifest_keys_are_refused() {
 #[tokio::test]
 async fn route_conflicts_are_refused_naming_both_plugins() {
     let dir = package_variant(&shipped_plugins().join("hello"), "hello-twin", |m| m);
-    let config = format!(
-        "plugin-dirs = [\"{}\"]\n[plugins.hello-twin]\ngrants = [\"kv\"]\n",
-        dir.path().display()
-    );
+    let config = plugin_dir_config(dir.path(), "hello-twin", "grants = [\"kv\"]\n");
     let refusal = Server::refuse(&config);
     assert!(
         refusal.stderr.contains("`hello`")
@@ -189,10 +180,7 @@ async fn route_conflicts_are_refused_naming_both_plugins() {
 #[tokio::test]
 async fn capability_errors_reach_the_plugin_without_crashing_it() {
     // printers.read is declared but not granted; jobs is not even declared.
-    let config = format!(
-        "plugin-dirs = [\"{}\"]\n[plugins.misbehave]\ngrants = [\"kv\"]\n",
-        test_plugins().display()
-    );
+    let config = plugin_dir_config(&test_plugins(), "misbehave", "grants = [\"kv\"]\n");
     let server = Server::start(&config);
     let (status, body) = get_json(&server.url("/misbehave/denied/printers")).await;
     assert_eq!(status, 200, "{body}");
@@ -591,11 +579,13 @@ async fn per_printer_mounts_serve_each_printer_on_a_path_and_a_port() {
     let first = std::cell::Cell::new(0u16);
     let server = Server::start_with(|| {
         first.set(free_port());
-        format!(
-            "plugin-dirs = [\"{}\"]\n[[printers]]\nid = \"alpha\"\nport = \"virtual\"\n[[printers]]\nid = \"beta\"\nport = \"virtual\"\n\
-             [plugins.misbehave-pp]\nfirst-port = {}\n",
-            dir.path().display(),
-            first.get()
+        plugin_dir_config(
+            dir.path(),
+            "misbehave-pp",
+            &format!(
+                "first-port = {}\n[[printers]]\nid = \"alpha\"\nport = \"virtual\"\n[[printers]]\nid = \"beta\"\nport = \"virtual\"\n",
+                first.get()
+            ),
         )
     });
     let first = first.get();
