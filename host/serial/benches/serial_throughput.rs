@@ -1,0 +1,321 @@
+//! Streaming throughput of the G-code engine against the virtual printer over real ptys.
+//!
+//! Run with `cargo bench -p printfarm-serial --bench serial_throughput`. Prints, in one run:
+//! - lines/s against an instant printer, ping-pong and send-ahead, and the engine's CPU seconds
+//!   per 100 000 lines (the engine runs on this thread, the simulator on its own);
+//! - lines/s against a printer paced at 115200 and 250000 baud with 1 ms USB latency, next to
+//!   the wire limit computed from the bytes actually sent;
+//! - 50 printers at 250000 baud streaming at once, against one printer alone.
+//!
+//! `BENCH_LINES` scales the instant runs (default 100 000); `BENCH_PRINTERS` the farm run (50).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use printfarm_serial::engine::EngineConfig;
+use printfarm_serial::sim::{SimConfig, VirtualPrinter};
+use printfarm_serial::supervisor::{
+    PrintPhase, Printer, PrinterEvent, PrinterEventKind, PrinterSettings, PrinterState,
+};
+use tokio::sync::broadcast;
+
+/// USB full-speed latency the paced runs add to every reply.
+const LATENCY: Duration = Duration::from_millis(1);
+
+struct Run {
+    lines: u64,
+    seconds: f64,
+    bytes_sent: u64,
+    engine_cpu: f64,
+}
+
+impl Run {
+    fn lines_per_sec(&self) -> f64 {
+        self.lines as f64 / self.seconds
+    }
+    fn bytes_per_line(&self) -> f64 {
+        self.bytes_sent as f64 / self.lines as f64
+    }
+}
+
+fn main() {
+    let instant_lines: usize = env("BENCH_LINES", 100_000);
+    let farm_size: usize = env("BENCH_PRINTERS", 50);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    println!("printfarm serial engine benchmark (virtual printer on real ptys)");
+    println!();
+    let floor = pty_floor(50_000);
+    println!(
+        "pty floor: two threads, blocking read/write, one line and `ok` per round trip: {floor:>8.0} lines/s (no host can ping-pong faster on this machine)"
+    );
+    let big = gcode(dir.path(), "instant.gcode", instant_lines);
+    for (label, advanced_ok) in [("ping-pong", false), ("send-ahead", true)] {
+        let sim = SimConfig {
+            advanced_ok,
+            ..SimConfig::default()
+        };
+        let run = runtime.block_on(print_once(dir.path(), &big, sim, label));
+        let share = if advanced_ok {
+            String::new()
+        } else {
+            format!(
+                " ({:.0} % of the pty floor)",
+                100.0 * run.lines_per_sec() / floor
+            )
+        };
+        println!(
+            "instant printer, {label:<10}: {:>8.0} lines/s{share}   engine CPU {:.3} s per 100 000 lines   ({} lines, {:.1} bytes/line)",
+            run.lines_per_sec(),
+            run.engine_cpu / run.lines as f64 * 100_000.0,
+            run.lines,
+            run.bytes_per_line(),
+        );
+    }
+    println!();
+
+    let paced = gcode(dir.path(), "paced.gcode", 3_000);
+    let mut single_250k = 0.0;
+    for baud in [115_200u32, 250_000] {
+        let bytes_per_sec = baud as f64 / 10.0;
+        for (label, advanced_ok) in [("ping-pong", false), ("send-ahead", true)] {
+            let sim = SimConfig {
+                advanced_ok,
+                baud,
+                latency: LATENCY,
+                ..SimConfig::default()
+            };
+            let run = runtime.block_on(print_once(dir.path(), &paced, sim, label));
+            let wire_limit = bytes_per_sec / run.bytes_per_line();
+            let line = format!(
+                "{baud:>6} baud, 1 ms latency, {label:<10}: {:>6.0} lines/s   wire limit {:>5.0} lines/s ({:.1} bytes/line)",
+                run.lines_per_sec(),
+                wire_limit,
+                run.bytes_per_line()
+            );
+            if advanced_ok {
+                println!(
+                    "{line}   {:.1} % of the wire limit (target >= 95 %)",
+                    100.0 * run.lines_per_sec() / wire_limit
+                );
+                if baud == 250_000 {
+                    single_250k = run.lines_per_sec();
+                }
+            } else {
+                // One line out, `ok\n` back, plus the latency: nothing can do better one at a time.
+                let round_trip = run.bytes_per_line() / bytes_per_sec
+                    + 3.0 / bytes_per_sec
+                    + LATENCY.as_secs_f64();
+                let ideal = 1.0 / round_trip;
+                println!("{line}   {:.1} % of 1/(tx + ok + latency) = {ideal:.0} lines/s (target within 10 %)", 100.0 * run.lines_per_sec() / ideal);
+            }
+        }
+    }
+    println!();
+
+    let farm = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let per_printer = farm.block_on(farm_run(dir.path(), &paced, farm_size));
+    let slowest = per_printer.iter().cloned().fold(f64::INFINITY, f64::min);
+    let mean = per_printer.iter().sum::<f64>() / per_printer.len() as f64;
+    println!(
+        "{farm_size} printers at 250000 baud at once: mean {mean:.0} lines/s per printer, slowest {slowest:.0}, alone {single_250k:.0}: slowest keeps {:.1} % (target >= 95 %)",
+        100.0 * slowest / single_250k
+    );
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A file of `lines` typical extrusion moves (about 25 bytes of G-code each).
+fn gcode(dir: &Path, name: &str, lines: usize) -> PathBuf {
+    let path = dir.join(name);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+    for i in 0..lines {
+        let x = 50.0 + (i % 400) as f64 * 0.25;
+        let y = 60.0 + (i % 313) as f64 * 0.25;
+        writeln!(
+            file,
+            "G1 X{x:.2} Y{y:.2} E{:.4}",
+            (i % 1000) as f64 * 0.0321
+        )
+        .expect("write");
+    }
+    drop(file);
+    path
+}
+
+fn engine(port: &Path, baud: u32) -> EngineConfig {
+    let mut config = EngineConfig::new(port, baud);
+    config.boot_wait = Duration::from_millis(200);
+    config
+}
+
+struct Connected {
+    simulator: VirtualPrinter,
+    printer: Printer,
+    events: broadcast::Receiver<PrinterEvent>,
+}
+
+async fn connected(dir: &Path, name: &str, sim: SimConfig) -> Connected {
+    let link = dir.join(name);
+    let baud = if sim.baud == 0 { 250_000 } else { sim.baud };
+    let simulator = VirtualPrinter::start(&link, sim).expect("virtual printer");
+    let (sender, events) = broadcast::channel(1024);
+    let printer = Printer::spawn(
+        PrinterSettings {
+            id: name.into(),
+            engine: engine(&link, baud),
+            auto_connect: true,
+        },
+        sender,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while printer.status().state != PrinterState::Operational {
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not connect: {:?}",
+            printer.status()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Connected {
+        simulator,
+        printer,
+        events,
+    }
+}
+
+async fn print_once(dir: &Path, file: &Path, sim: SimConfig, label: &str) -> Run {
+    let name = format!("bench-{label}-{}", sim.baud);
+    let Connected {
+        simulator,
+        printer,
+        mut events,
+    } = connected(dir, &name, sim).await;
+    let before_bytes = simulator.stats().bytes_received;
+    let cpu_before = thread_cpu();
+    let started = Instant::now();
+    printer
+        .start_print(file.to_path_buf())
+        .await
+        .expect("start");
+    let progress = wait_done(&mut events).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let engine_cpu = thread_cpu() - cpu_before;
+    Run {
+        lines: progress,
+        seconds,
+        bytes_sent: simulator.stats().bytes_received - before_bytes,
+        engine_cpu,
+    }
+}
+
+/// Waits for the print's end (an event, so that waiting costs no CPU) and returns its lines.
+async fn wait_done(events: &mut broadcast::Receiver<PrinterEvent>) -> u64 {
+    loop {
+        match events.recv().await {
+            Ok(PrinterEvent {
+                kind:
+                    PrinterEventKind::Print {
+                        phase, progress, ..
+                    },
+                ..
+            }) if phase != PrintPhase::Started => {
+                assert_eq!(phase, PrintPhase::Done, "{progress:?}");
+                return progress.lines_acked;
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => panic!("printer gone"),
+        }
+    }
+}
+
+async fn farm_run(dir: &Path, file: &Path, count: usize) -> Vec<f64> {
+    let mut printers = Vec::new();
+    for i in 0..count {
+        let sim = SimConfig {
+            baud: 250_000,
+            latency: LATENCY,
+            ..SimConfig::default()
+        };
+        printers.push(connected(dir, &format!("farm-{i}"), sim).await);
+    }
+    let mut tasks = Vec::new();
+    for connected in &mut printers {
+        let printer = connected.printer.clone();
+        let mut events = connected.events.resubscribe();
+        let file = file.to_path_buf();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            printer.start_print(file).await.expect("start");
+            let lines = wait_done(&mut events).await;
+            lines as f64 / started.elapsed().as_secs_f64()
+        }));
+    }
+    let mut rates = Vec::new();
+    for task in tasks {
+        rates.push(task.await.expect("printer task"));
+    }
+    rates
+}
+
+/// The kernel's own limit for ping-pong over a pty: a raw blocking line/`ok` exchange between
+/// two threads, with no parsing, no async runtime and no simulated firmware.
+fn pty_floor(lines: usize) -> f64 {
+    use std::io::{Read, Write as _};
+    use std::os::fd::AsFd;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let mut termios = nix::sys::termios::tcgetattr(pty.slave.as_fd()).expect("tcgetattr");
+    nix::sys::termios::cfmakeraw(&mut termios);
+    nix::sys::termios::tcsetattr(
+        pty.slave.as_fd(),
+        nix::sys::termios::SetArg::TCSANOW,
+        &termios,
+    )
+    .expect("tcsetattr");
+    let mut master = std::fs::File::from(pty.master);
+    let mut slave = std::fs::File::from(pty.slave);
+    let firmware = std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buffer) {
+            if n == 0 || master.write_all(b"ok\n").is_err() {
+                break;
+            }
+        }
+    });
+    let line = b"N12345 G1 X123.45 Y67.89 E0.1234*99\n";
+    let mut buffer = [0u8; 4096];
+    let started = Instant::now();
+    for _ in 0..lines {
+        slave.write_all(line).expect("write");
+        let _ = slave.read(&mut buffer).expect("read");
+    }
+    let rate = lines as f64 / started.elapsed().as_secs_f64();
+    drop(slave);
+    let _ = firmware.join();
+    rate
+}
+
+/// CPU seconds this thread has used.
+fn thread_cpu() -> f64 {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+        .expect("getrusage");
+    let user = usage.user_time();
+    let system = usage.system_time();
+    user.tv_sec() as f64
+        + user.tv_usec() as f64 / 1e6
+        + system.tv_sec() as f64
+        + system.tv_usec() as f64 / 1e6
+}

@@ -1,0 +1,1119 @@
+//! One connection's life: handshake, then the streaming loop.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_serial::SerialStream;
+
+use super::config::EngineConfig;
+use super::control::{Control, ControlError, EngineEvent, SessionEnd};
+use super::history::{History, SentLine};
+use super::liveness::is_long_running;
+use super::progress::{Origin, Tally};
+use super::source::{FileLine, GcodeSource};
+use super::window::{InFlight, Limits, Window, MARLIN_RX_BYTES};
+use crate::protocol::line::{strip, write_numbered};
+use crate::protocol::reply::{self, Ack, Action, ErrorKind, FirmwareInfo, Reply};
+use crate::transport;
+
+/// Progress events are sent at most this often per printer.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+/// Between two `M110 N0` probes during the handshake.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// After the first resend request, how long to wait for an `ok` that belongs to it. Marlin
+/// builds differ: most send `Resend: n` then `ok`, some 2.0.x builds no `ok`.
+const RESEND_OK_GRACE: Duration = Duration::from_millis(500);
+/// The same line requested this many times in a row means the link cannot carry it.
+const RESEND_LOOP_LIMIT: u32 = 10;
+/// Silence allowed during a long command from firmware that sends `busy:` keep-alives (Marlin's
+/// HOST_KEEPALIVE default interval is 2 s).
+const BUSY_ALLOWANCE: Duration = Duration::from_secs(3);
+/// Read size: a burst of replies from a fast firmware fits in one read.
+const READ_CHUNK: usize = 4096;
+/// Lines kept for resends beyond the largest window we allow.
+const MAX_WINDOW_LINES: usize = 64;
+
+/// Runs one session on `config.port` until it ends: opens the port, handshakes, then streams
+/// and obeys `control` until a disconnect, an emergency stop, a fatal error or the device's
+/// disappearance. A print running when the session ends is reported as failed, with the last
+/// acknowledged line and its byte offset.
+pub async fn run(
+    config: EngineConfig,
+    control: &mut mpsc::Receiver<Control>,
+    events: &mpsc::UnboundedSender<EngineEvent>,
+) -> SessionEnd {
+    let port = match transport::open(&config.port, config.baud) {
+        Ok(port) => port,
+        Err(error) => {
+            return SessionEnd::Gone(format!("cannot open {}: {error}", config.port.display()))
+        }
+    };
+    let mut session = Session::new(config, port, events.clone());
+    let end = match session.handshake(control).await {
+        Ok(()) => session.stream(control).await,
+        Err(end) => end,
+    };
+    session.fail_print(&end);
+    tracing::info!(port = %session.config.port.display(), reason = %end.reason(), "serial session ended");
+    end
+}
+
+/// What a queued command is for, so its acknowledgement can be recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// A user's or a script's command.
+    Command,
+    /// M105 temperature poll.
+    Poll,
+    /// M115 identification at connect.
+    Identify,
+    /// Other housekeeping (M155).
+    Housekeeping,
+}
+
+#[derive(Debug)]
+struct Queued {
+    command: String,
+    purpose: Purpose,
+}
+
+/// Whether this firmware sends an `ok` after a `Resend:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OkAfterResend {
+    Unknown,
+    Yes,
+    No,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Pausing,
+    Paused,
+    Cancelling,
+}
+
+struct Job {
+    source: GcodeSource,
+    tally: Tally,
+    phase: Phase,
+    /// The next file line, read but not yet sent (the window was full).
+    pending: Option<FileLine>,
+    eof: bool,
+}
+
+struct Session {
+    config: EngineConfig,
+    port: SerialStream,
+    events: mpsc::UnboundedSender<EngineEvent>,
+    /// Bytes received after the last complete line.
+    rx: Vec<u8>,
+    /// Bytes to write.
+    out: Vec<u8>,
+    /// The next new line's number.
+    next_number: u64,
+    /// The next number to transmit; below `next_number` while resending.
+    cursor: u64,
+    history: History,
+    window: Window,
+    commands: VecDeque<Queued>,
+    job: Option<Job>,
+    /// `ok`s carry the acknowledged line's number (ADVANCED_OK, Repetier).
+    numbered_oks: bool,
+    /// The largest free command slot count ADVANCED_OK reported.
+    max_free_slots: u32,
+    ok_after_resend: OkAfterResend,
+    /// `ok`s still to come that answer resend requests rather than lines.
+    swallow_oks: u32,
+    /// Waiting to learn whether an `ok` follows the first resend request; nothing is sent meanwhile.
+    learning_until: Option<Instant>,
+    /// Repeats of the current resend request expected from lines sent before it, which the
+    /// firmware rejects one by one: (line, how many more to ignore).
+    stale: Option<(u64, usize)>,
+    /// The line last requested again and how often in a row (until it is acknowledged).
+    resend_repeat: (u64, u32),
+    last_rx: Instant,
+    last_progress: Instant,
+    timeouts: u32,
+    /// The firmware sends `busy:` keep-alives, so a long silence is suspect even in G28.
+    busy_protocol: bool,
+    autoreport: bool,
+    next_poll: Instant,
+    poll_line: Option<u64>,
+    identify_line: Option<u64>,
+    connected: bool,
+    firmware: FirmwareInfo,
+    capabilities: Vec<(String, bool)>,
+    /// Klipper ignores line numbers: a lost `ok` is recovered with M105, never by resending.
+    ignores_line_numbers: bool,
+    last_progress_event: Instant,
+    scratch: Vec<u8>,
+}
+
+impl Session {
+    fn new(
+        config: EngineConfig,
+        port: SerialStream,
+        events: mpsc::UnboundedSender<EngineEvent>,
+    ) -> Session {
+        let limits = if config.send_ahead
+            && (config.rx_buffer.is_some() || config.command_buffer.is_some())
+        {
+            stated_limits(&config, None)
+        } else {
+            Limits::PING_PONG
+        };
+        let now = Instant::now();
+        Session {
+            port,
+            events,
+            rx: Vec::with_capacity(READ_CHUNK),
+            out: Vec::with_capacity(1024),
+            next_number: 1,
+            cursor: 1,
+            history: History::new(MAX_WINDOW_LINES),
+            window: Window::new(limits),
+            commands: VecDeque::new(),
+            job: None,
+            numbered_oks: false,
+            max_free_slots: 0,
+            ok_after_resend: OkAfterResend::Unknown,
+            swallow_oks: 0,
+            learning_until: None,
+            stale: None,
+            resend_repeat: (0, 0),
+            last_rx: now,
+            last_progress: now,
+            timeouts: 0,
+            busy_protocol: false,
+            autoreport: false,
+            next_poll: now,
+            poll_line: None,
+            identify_line: None,
+            connected: false,
+            firmware: FirmwareInfo::default(),
+            capabilities: Vec::new(),
+            ignores_line_numbers: false,
+            last_progress_event: now,
+            scratch: Vec::with_capacity(128),
+            config,
+        }
+    }
+
+    fn emit(&self, event: EngineEvent) {
+        // The supervisor owns the receiver for as long as the session runs.
+        let _ = self.events.send(event);
+    }
+
+    // ---- handshake ------------------------------------------------------------------------
+
+    async fn handshake(&mut self, control: &mut mpsc::Receiver<Control>) -> Result<(), SessionEnd> {
+        let deadline = Instant::now() + self.config.handshake_timeout;
+        // Boards that reset on open print `start` when booted; give them the time to boot.
+        let boot = (Instant::now() + self.config.boot_wait).min(deadline);
+        self.wait_for(boot, control, |reply| matches!(reply, Reply::Start))
+            .await?;
+        loop {
+            self.out.clear();
+            write_numbered(&mut self.out, 0, "M110 N0");
+            self.flush().await?;
+            let until = (Instant::now() + PROBE_INTERVAL).min(deadline);
+            if self
+                .wait_for(until, control, |reply| matches!(reply, Reply::Ok(_)))
+                .await?
+            {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(SessionEnd::Timeout(format!(
+                    "no answer to M110 within {:?}; check the port and the baud rate ({})",
+                    self.config.handshake_timeout, self.config.baud
+                )));
+            }
+        }
+        self.history.push(SentLine {
+            number: 0,
+            wire: self.out.as_slice().into(),
+            origin: Origin::Housekeeping,
+            long: false,
+        });
+        self.out.clear();
+        self.next_number = 1;
+        self.cursor = 1;
+        self.last_progress = Instant::now();
+        self.commands.push_front(Queued {
+            command: "M115".into(),
+            purpose: Purpose::Identify,
+        });
+        Ok(())
+    }
+
+    /// Reads replies until one matches `wanted` (true) or `until` passes (false).
+    async fn wait_for(
+        &mut self,
+        until: Instant,
+        control: &mut mpsc::Receiver<Control>,
+        wanted: impl Fn(&Reply) -> bool,
+    ) -> Result<bool, SessionEnd> {
+        let mut buffer = [0u8; READ_CHUNK];
+        loop {
+            while let Some(line) = self.take_line() {
+                let reply = reply::parse(&line);
+                if wanted(&reply) {
+                    // Anything after the wanted reply is for the streaming loop.
+                    if let Reply::Ok(ack) = &reply {
+                        self.note_ack_fields(ack);
+                    }
+                    return Ok(true);
+                }
+                self.handle_reply(reply)?;
+            }
+            tokio::select! {
+                read = self.port.read(&mut buffer) => self.on_read(read, &buffer)?,
+                message = control.recv() => self.on_control_while_connecting(message).await?,
+                _ = tokio::time::sleep_until(until.into()) => return Ok(false),
+            }
+        }
+    }
+
+    async fn on_control_while_connecting(
+        &mut self,
+        message: Option<Control>,
+    ) -> Result<(), SessionEnd> {
+        match message {
+            None | Some(Control::Disconnect) => Err(SessionEnd::Disconnected),
+            Some(Control::EmergencyStop) => Err(self.emergency_stop().await),
+            Some(Control::Send(lines)) => {
+                self.queue_user_lines(lines);
+                Ok(())
+            }
+            Some(Control::StartPrint { reply, .. }) => {
+                let _ = reply.send(Err(ControlError::NotConnected("connecting".into())));
+                Ok(())
+            }
+            Some(Control::Pause(reply) | Control::Resume(reply) | Control::Cancel(reply)) => {
+                let _ = reply.send(Err(ControlError::NotPrinting));
+                Ok(())
+            }
+        }
+    }
+
+    // ---- streaming loop -------------------------------------------------------------------
+
+    async fn stream(&mut self, control: &mut mpsc::Receiver<Control>) -> SessionEnd {
+        let mut buffer = vec![0u8; READ_CHUNK];
+        let sleep = tokio::time::sleep_until(Instant::now().into());
+        tokio::pin!(sleep);
+        loop {
+            if let Err(end) = self.process_lines() {
+                return end;
+            }
+            self.advance_job();
+            self.pump();
+            if let Err(end) = self.flush().await {
+                return end;
+            }
+            // Re-arming a timer costs more than a spurious wake-up: move it only when it must
+            // fire earlier, or when it already fired.
+            let wake = tokio::time::Instant::from(self.next_wake());
+            if wake < sleep.deadline() || sleep.is_elapsed() {
+                sleep.as_mut().reset(wake);
+            }
+            let step = tokio::select! {
+                biased;
+                read = self.port.read(&mut buffer) => self.on_read(read, &buffer),
+                message = control.recv() => self.on_control(message).await,
+                _ = &mut sleep => self.on_tick(),
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    fn on_read(&mut self, read: std::io::Result<usize>, buffer: &[u8]) -> Result<(), SessionEnd> {
+        match read {
+            Ok(0) => Err(SessionEnd::Gone("the port reported end of file".into())),
+            Ok(n) => {
+                self.rx.extend_from_slice(&buffer[..n]);
+                self.last_rx = Instant::now();
+                Ok(())
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            Err(error) => Err(SessionEnd::Gone(error.to_string())),
+        }
+    }
+
+    /// The next complete line received, without its line ending.
+    fn take_line(&mut self) -> Option<String> {
+        let end = self.rx.iter().position(|&b| b == b'\n')?;
+        let line = String::from_utf8_lossy(&self.rx[..end])
+            .trim_end_matches('\r')
+            .to_string();
+        self.rx.drain(..=end);
+        Some(line)
+    }
+
+    fn process_lines(&mut self) -> Result<(), SessionEnd> {
+        if !self.rx.contains(&b'\n') {
+            return Ok(());
+        }
+        let data = std::mem::take(&mut self.rx);
+        let mut start = 0;
+        let mut result = Ok(());
+        while let Some(end) = data[start..].iter().position(|&b| b == b'\n') {
+            let raw = &data[start..start + end];
+            start += end + 1;
+            let text = String::from_utf8_lossy(raw);
+            tracing::trace!(line = %text, "received");
+            if let Err(end) = self.handle_reply(reply::parse(text.trim_end_matches('\r'))) {
+                result = Err(end);
+                break;
+            }
+        }
+        let mut rest = data;
+        rest.drain(..start);
+        self.rx = rest;
+        result
+    }
+
+    fn handle_reply(&mut self, reply: Reply) -> Result<(), SessionEnd> {
+        match reply {
+            Reply::Ok(ack) => self.on_ok(ack),
+            Reply::Resend(line) => return self.on_resend(line),
+            Reply::Error(error) => match error.kind {
+                // The resend request that follows is what counts.
+                ErrorKind::Resend => {
+                    tracing::debug!(message = %error.message, "firmware transmission error")
+                }
+                ErrorKind::Harmless => {
+                    tracing::info!(message = %error.message, "firmware error (harmless)");
+                    self.emit(EngineEvent::Message(format!("Error: {}", error.message)));
+                }
+                ErrorKind::Fatal => return Err(self.fatal(error.message, false)),
+                ErrorKind::Unknown => return Err(self.fatal(error.message, true)),
+            },
+            Reply::Busy(_) => {
+                self.busy_protocol = true;
+                self.last_progress = Instant::now();
+            }
+            // A keep-alive of the link, not progress: a lost `ok` must still time out.
+            Reply::Wait => {}
+            Reply::Start => {
+                if self.connected {
+                    return Err(SessionEnd::Reset);
+                }
+            }
+            Reply::Action(action) => self.on_action(action),
+            Reply::Temperatures(report) => {
+                // During heat-and-wait the reports are the firmware's only life sign.
+                if self.window.any_long() {
+                    self.last_progress = Instant::now();
+                }
+                self.emit(EngineEvent::Temperatures(report));
+            }
+            Reply::Position(position) => self.emit(EngineEvent::Position(position)),
+            Reply::Firmware(info) => {
+                self.ignores_line_numbers = info.name.to_ascii_lowercase().contains("klipper");
+                self.firmware = info.clone();
+                if self.connected {
+                    self.emit(EngineEvent::Firmware(info));
+                }
+            }
+            Reply::Capability { name, enabled } => {
+                if name == "AUTOREPORT_TEMP" && enabled && !self.autoreport {
+                    self.autoreport = true;
+                    let seconds = self.config.temperature_interval.as_secs().max(1);
+                    self.commands.push_back(Queued {
+                        command: format!("M155 S{seconds}"),
+                        purpose: Purpose::Housekeeping,
+                    });
+                }
+                self.capabilities.push((name, enabled));
+            }
+            Reply::Sd(message) => tracing::debug!(?message, "SD card message"),
+            Reply::Info(text) => {
+                if !text.trim().is_empty() {
+                    tracing::debug!(%text, "firmware says");
+                    self.emit(EngineEvent::Message(text));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn note_ack_fields(&mut self, ack: &Ack) {
+        if ack.line.is_some() {
+            self.numbered_oks = true;
+        }
+        if let Some(free) = ack.buffer_free {
+            if free > self.max_free_slots {
+                self.max_free_slots = free;
+                if self.config.send_ahead {
+                    self.window
+                        .set_limits(stated_limits(&self.config, Some(free)));
+                }
+            }
+        }
+    }
+
+    fn on_ok(&mut self, ack: Ack) {
+        self.note_ack_fields(&ack);
+        if let Some(report) = ack.temperatures {
+            self.emit(EngineEvent::Temperatures(report));
+        }
+        match ack.line {
+            Some(number) if self.numbered_oks => {
+                // The number says which line is acknowledged: an older one answers a resend
+                // request or repeats an `ok` already counted.
+                self.learning_until = None;
+                while self
+                    .window
+                    .oldest()
+                    .is_some_and(|line| line.number <= number)
+                {
+                    self.ack_oldest();
+                }
+            }
+            // This firmware numbers its `ok`s; one without a number answers a resend request.
+            None if self.numbered_oks => {}
+            _ => {
+                if self.learning_until.take().is_some() {
+                    self.ok_after_resend = OkAfterResend::Yes;
+                    return;
+                }
+                if self.swallow_oks > 0 {
+                    self.swallow_oks -= 1;
+                    return;
+                }
+                // With nothing in flight this is a duplicated `ok`.
+                if !self.window.is_empty() {
+                    self.ack_oldest();
+                }
+            }
+        }
+    }
+
+    fn ack_oldest(&mut self) {
+        let Some(line) = self.window.ack_oldest() else {
+            return;
+        };
+        self.last_progress = Instant::now();
+        self.timeouts = 0;
+        if self.resend_repeat.0 <= line.number {
+            self.resend_repeat = (0, 0);
+        }
+        if self.stale.is_some_and(|(stale, _)| stale <= line.number) {
+            self.stale = None;
+        }
+        if self.poll_line == Some(line.number) {
+            self.poll_line = None;
+        }
+        if self.identify_line == Some(line.number) {
+            self.identify_line = None;
+            self.on_identified();
+        }
+        let Some(sent) = self.history.get(line.number) else {
+            return;
+        };
+        if let (
+            Origin::File {
+                file_line,
+                end_offset,
+            },
+            Some(job),
+        ) = (sent.origin, &mut self.job)
+        {
+            // Only forward: a line credited once is never credited again.
+            if end_offset > job.tally.acked_offset {
+                job.tally.acked_offset = end_offset;
+                job.tally.last_acked_line = file_line;
+                job.tally.lines_acked += 1;
+            }
+        }
+    }
+
+    fn on_identified(&mut self) {
+        self.connected = true;
+        self.next_poll = Instant::now();
+        tracing::info!(
+            port = %self.config.port.display(),
+            firmware = %self.firmware.name,
+            limits = ?self.window.limits(),
+            "printer connected"
+        );
+        self.emit(EngineEvent::Connected {
+            firmware: self.firmware.clone(),
+            capabilities: self.capabilities.clone(),
+            limits: self.window.limits(),
+        });
+    }
+
+    fn on_resend(&mut self, requested: u64) -> Result<(), SessionEnd> {
+        // The firmware has every line before the one it asks for.
+        while self
+            .window
+            .oldest()
+            .is_some_and(|line| line.number < requested)
+        {
+            self.ack_oldest();
+        }
+        if !self.numbered_oks {
+            match self.ok_after_resend {
+                OkAfterResend::Yes => self.swallow_oks += 1,
+                OkAfterResend::Unknown if self.learning_until.is_none() => {
+                    self.learning_until = Some(Instant::now() + RESEND_OK_GRACE);
+                }
+                // A second request before any `ok`: this firmware sends none after them.
+                OkAfterResend::Unknown => {
+                    self.learning_until = None;
+                    self.ok_after_resend = OkAfterResend::No;
+                }
+                OkAfterResend::No => {}
+            }
+        }
+        // Every request counts, repeats from lines sent earlier too: a line refused this often
+        // will not get through.
+        if self.resend_repeat.0 == requested {
+            self.resend_repeat.1 += 1;
+            if self.resend_repeat.1 >= RESEND_LOOP_LIMIT {
+                return Err(SessionEnd::Protocol(format!(
+                    "the firmware requested line {requested} {RESEND_LOOP_LIMIT} times in a row"
+                )));
+            }
+        } else {
+            self.resend_repeat = (requested, 1);
+        }
+        if let Some((line, left)) = &mut self.stale {
+            if *line == requested && *left > 0 {
+                *left -= 1;
+                tracing::trace!(
+                    line = requested,
+                    "ignoring a repeated resend request from lines sent before it"
+                );
+                return Ok(());
+            }
+        }
+        if requested >= self.next_number {
+            if requested == self.next_number {
+                // Nothing after what it has: e.g. the answer to re-sending a line it had.
+                self.cursor = self.next_number;
+                self.window.clear();
+                return Ok(());
+            }
+            return Err(SessionEnd::Protocol(format!(
+                "the firmware asks for line {requested}, but the last line sent was {}",
+                self.next_number - 1
+            )));
+        }
+        if self.history.get(requested).is_none() {
+            return Err(SessionEnd::Protocol(format!(
+                "the firmware asks for line {requested}, older than the history kept (from {})",
+                self.history.oldest().unwrap_or(0)
+            )));
+        }
+        self.stale = Some((requested, self.window.count_after(requested)));
+        self.window.clear();
+        self.cursor = requested;
+        if let Some(job) = &mut self.job {
+            job.tally.resends += 1;
+        }
+        tracing::debug!(line = requested, "resending on request");
+        Ok(())
+    }
+
+    fn on_action(&mut self, action: Action) {
+        tracing::info!(?action, "firmware action command");
+        let result = match action {
+            Action::Pause | Action::Paused => self.pause(),
+            Action::Resume => self.resume(true),
+            Action::Resumed => self.resume(false),
+            Action::Cancel => self.cancel(),
+            other => {
+                self.emit(EngineEvent::Action(other));
+                Ok(())
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, "firmware action ignored");
+        }
+    }
+
+    async fn on_control(&mut self, message: Option<Control>) -> Result<(), SessionEnd> {
+        match message {
+            None | Some(Control::Disconnect) => return Err(SessionEnd::Disconnected),
+            Some(Control::EmergencyStop) => return Err(self.emergency_stop().await),
+            Some(Control::Send(lines)) => {
+                if lines
+                    .iter()
+                    .any(|line| strip(line).is_some_and(is_emergency_stop))
+                {
+                    return Err(self.emergency_stop().await);
+                }
+                self.queue_user_lines(lines);
+            }
+            Some(Control::StartPrint { file, reply }) => {
+                let _ = reply.send(self.start_print(file));
+            }
+            Some(Control::Pause(reply)) => {
+                let _ = reply.send(self.pause());
+            }
+            Some(Control::Resume(reply)) => {
+                let _ = reply.send(self.resume(true));
+            }
+            Some(Control::Cancel(reply)) => {
+                let _ = reply.send(self.cancel());
+            }
+        }
+        Ok(())
+    }
+
+    fn on_tick(&mut self) -> Result<(), SessionEnd> {
+        let now = Instant::now();
+        if self.learning_until.is_some_and(|until| now >= until) {
+            self.learning_until = None;
+            self.ok_after_resend = OkAfterResend::No;
+        }
+        if !self.window.is_empty() {
+            if now.duration_since(self.last_progress) >= self.allowance() {
+                self.timeouts += 1;
+                let oldest = self.window.oldest().map_or(0, |line| line.number);
+                if self.timeouts > self.config.max_timeouts {
+                    return Err(SessionEnd::Timeout(format!(
+                        "no acknowledgement of line {oldest} after {} attempts",
+                        self.config.max_timeouts
+                    )));
+                }
+                tracing::warn!(
+                    line = oldest,
+                    attempt = self.timeouts,
+                    "no answer from the firmware; asking again"
+                );
+                self.last_progress = now;
+                if self.ignores_line_numbers {
+                    self.write_raw(b"M105\n");
+                } else {
+                    // Send the oldest unacknowledged line again, byte for byte: a firmware that
+                    // has it refuses the duplicate and asks for the next one; one that lost it
+                    // (RRF drops bad lines silently) executes it now.
+                    self.window.clear();
+                    self.cursor = oldest;
+                }
+            }
+        } else if self.connected {
+            let idle_probe = self.config.ack_timeout + self.config.temperature_interval;
+            let silent = now.duration_since(self.last_rx) >= idle_probe;
+            if (!self.autoreport && now >= self.next_poll) || (self.autoreport && silent) {
+                self.queue_poll();
+            }
+        }
+        if self.connected && !self.autoreport && now >= self.next_poll {
+            self.queue_poll();
+        }
+        if now.duration_since(self.last_progress_event) >= PROGRESS_INTERVAL {
+            if let Some(job) = &self.job {
+                self.last_progress_event = now;
+                self.emit(EngineEvent::Progress(job.tally.snapshot()));
+            }
+        }
+        Ok(())
+    }
+
+    fn queue_poll(&mut self) {
+        self.next_poll = Instant::now() + self.config.temperature_interval;
+        let queued = self.commands.iter().any(|c| c.purpose == Purpose::Poll);
+        if self.poll_line.is_none() && !queued {
+            self.commands.push_back(Queued {
+                command: "M105".into(),
+                purpose: Purpose::Poll,
+            });
+        }
+    }
+
+    /// The silence allowed while lines are in flight.
+    fn allowance(&self) -> Duration {
+        match (self.window.any_long(), self.busy_protocol) {
+            // Firmware with keep-alives says `busy` every 2 s during a long command.
+            (true, true) => self.config.ack_timeout.max(BUSY_ALLOWANCE),
+            (true, false) => self.config.long_command_timeout,
+            (false, _) => self.config.ack_timeout,
+        }
+    }
+
+    fn next_wake(&self) -> Instant {
+        let now = Instant::now();
+        let mut wake = now
+            + if self.job.is_some() {
+                PROGRESS_INTERVAL
+            } else {
+                Duration::from_secs(1)
+            };
+        if !self.window.is_empty() {
+            wake = wake.min(self.last_progress + self.allowance());
+        }
+        if self.connected && !self.autoreport {
+            wake = wake.min(self.next_poll);
+        }
+        if let Some(until) = self.learning_until {
+            wake = wake.min(until);
+        }
+        wake.max(now)
+    }
+
+    // ---- sending --------------------------------------------------------------------------
+
+    /// Fills the window: lines to resend first, then queued commands, then the file.
+    fn pump(&mut self) {
+        if self.learning_until.is_some() {
+            return;
+        }
+        loop {
+            if self.cursor < self.next_number {
+                let Some(line) = self.history.get(self.cursor) else {
+                    break;
+                };
+                if !self.window.has_room(line.wire.len()) {
+                    break;
+                }
+                self.window.push(InFlight {
+                    number: line.number,
+                    bytes: line.wire.len(),
+                    long: line.long,
+                });
+                self.out.extend_from_slice(&line.wire);
+                self.cursor += 1;
+                continue;
+            }
+            if !self.fill_pending_file_line() {
+                break;
+            }
+            let number = self.next_number;
+            let (command, origin, purpose) = if let Some(queued) = self.commands.front() {
+                (
+                    queued.command.as_str(),
+                    Origin::Housekeeping,
+                    queued.purpose,
+                )
+            } else if let Some(line) = self.job.as_ref().and_then(|job| job.pending.as_ref()) {
+                let origin = Origin::File {
+                    file_line: line.file_line,
+                    end_offset: line.end_offset,
+                };
+                (line.command.as_str(), origin, Purpose::Command)
+            } else {
+                break;
+            };
+            self.scratch.clear();
+            write_numbered(&mut self.scratch, number, command);
+            if !self.window.has_room(self.scratch.len()) {
+                break;
+            }
+            let long = is_long_running(command);
+            let origin = match (origin, purpose) {
+                (Origin::Housekeeping, Purpose::Command) => Origin::Command,
+                (origin, _) => origin,
+            };
+            match purpose {
+                Purpose::Poll => self.poll_line = Some(number),
+                Purpose::Identify => self.identify_line = Some(number),
+                Purpose::Command | Purpose::Housekeeping => {}
+            }
+            if self.commands.pop_front().is_none() {
+                if let Some(job) = &mut self.job {
+                    job.pending = None;
+                    job.tally.lines_sent += 1;
+                }
+            }
+            self.history.push(SentLine {
+                number,
+                wire: self.scratch.as_slice().into(),
+                origin,
+                long,
+            });
+            self.window.push(InFlight {
+                number,
+                bytes: self.scratch.len(),
+                long,
+            });
+            self.out.extend_from_slice(&self.scratch);
+            self.next_number += 1;
+            self.cursor = self.next_number;
+        }
+    }
+
+    /// Reads the next file line when the job is feeding and none is pending. False when
+    /// there is nothing at all to send.
+    fn fill_pending_file_line(&mut self) -> bool {
+        if !self.commands.is_empty() {
+            return true;
+        }
+        let Some(job) = &mut self.job else {
+            return false;
+        };
+        if job.phase != Phase::Running || job.eof {
+            return false;
+        }
+        if job.pending.is_none() {
+            match job.source.next_line() {
+                Ok(Some(line)) => job.pending = Some(line),
+                Ok(None) => {
+                    job.eof = true;
+                    return false;
+                }
+                Err(error) => {
+                    let reason = format!("reading {}: {error}", job.tally.file.display());
+                    let progress = job.tally.snapshot();
+                    self.job = None;
+                    tracing::error!(%reason, "print failed");
+                    self.emit(EngineEvent::PrintFailed { reason, progress });
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    async fn flush(&mut self) -> Result<(), SessionEnd> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        // The tty almost always takes the whole window at once: write directly and keep the
+        // timed async path (a timer per write) for when it does not.
+        match std::io::Write::write(&mut WriteRef(&mut self.port), &self.out) {
+            Ok(written) => {
+                self.out.drain(..written);
+                if self.out.is_empty() {
+                    return Ok(());
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(SessionEnd::Gone(error.to_string())),
+        }
+        let write = self.port.write_all(&self.out);
+        match tokio::time::timeout(self.config.ack_timeout, write).await {
+            Ok(Ok(())) => {
+                self.out.clear();
+                Ok(())
+            }
+            Ok(Err(error)) => Err(SessionEnd::Gone(error.to_string())),
+            Err(_) => Err(SessionEnd::Timeout(
+                "the port accepts no more bytes (the firmware stopped reading)".into(),
+            )),
+        }
+    }
+
+    /// Writes bytes outside the numbered stream, best effort (emergency stop, heaters off).
+    fn write_raw(&mut self, bytes: &[u8]) {
+        // Non-blocking write on the raw fd: these few bytes fit in any tty buffer, and when
+        // the device is gone there is nobody to tell.
+        let _ = std::io::Write::write_all(&mut WriteRef(&mut self.port), bytes);
+    }
+
+    async fn emergency_stop(&mut self) -> SessionEnd {
+        // Ahead of everything: nothing queued or pending is written before it.
+        self.out.clear();
+        let _ = self.port.write_all(b"M112\n").await;
+        let _ = self.port.write_all(b"M104 S0\nM140 S0\n").await;
+        let _ = self.port.flush().await;
+        tracing::warn!(port = %self.config.port.display(), "emergency stop sent");
+        SessionEnd::EmergencyStop
+    }
+
+    fn fatal(&mut self, message: String, unknown: bool) -> SessionEnd {
+        tracing::error!(port = %self.config.port.display(), %message, "fatal firmware error");
+        if unknown {
+            // An error nobody knows could be anything: stop the printer before letting go.
+            self.write_raw(b"M112\n");
+        }
+        self.write_raw(b"M104 S0\nM140 S0\n");
+        SessionEnd::Fatal(message)
+    }
+
+    fn queue_user_lines(&mut self, lines: Vec<String>) {
+        for line in lines {
+            if let Some(command) = strip(&line) {
+                self.commands.push_back(Queued {
+                    command: command.to_string(),
+                    purpose: Purpose::Command,
+                });
+            }
+        }
+    }
+
+    fn queue_script(&mut self, script: &[String]) {
+        self.queue_user_lines(script.to_vec());
+    }
+
+    // ---- the print ------------------------------------------------------------------------
+
+    fn start_print(&mut self, file: PathBuf) -> Result<(), ControlError> {
+        if !self.connected {
+            return Err(ControlError::NotConnected("connecting".into()));
+        }
+        if let Some(job) = &self.job {
+            return Err(ControlError::AlreadyPrinting(
+                job.tally.file.display().to_string(),
+            ));
+        }
+        let source = GcodeSource::open(&file).map_err(|error| ControlError::File {
+            file: file.display().to_string(),
+            reason: error.to_string(),
+        })?;
+        let tally = Tally::new(file, source.size());
+        tracing::info!(file = %tally.file.display(), size = tally.file_size, "print started");
+        self.emit(EngineEvent::PrintStarted(tally.snapshot()));
+        self.job = Some(Job {
+            source,
+            tally,
+            phase: Phase::Running,
+            pending: None,
+            eof: false,
+        });
+        Ok(())
+    }
+
+    fn pause(&mut self) -> Result<(), ControlError> {
+        let job = self.job.as_mut().ok_or(ControlError::NotPrinting)?;
+        if job.phase == Phase::Running {
+            job.phase = Phase::Pausing;
+            let progress = job.tally.snapshot();
+            self.emit(EngineEvent::PrintPausing(progress));
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, run_script: bool) -> Result<(), ControlError> {
+        let job = self.job.as_mut().ok_or(ControlError::NotPrinting)?;
+        match job.phase {
+            Phase::Paused => {
+                job.phase = Phase::Running;
+                let progress = job.tally.snapshot();
+                if run_script {
+                    let script = self.config.resume_script.clone();
+                    self.queue_script(&script);
+                }
+                self.emit(EngineEvent::PrintResumed(progress));
+                Ok(())
+            }
+            Phase::Pausing => {
+                job.phase = Phase::Running;
+                let progress = job.tally.snapshot();
+                self.emit(EngineEvent::PrintResumed(progress));
+                Ok(())
+            }
+            Phase::Running => Ok(()),
+            Phase::Cancelling => Err(ControlError::NotPaused),
+        }
+    }
+
+    fn cancel(&mut self) -> Result<(), ControlError> {
+        let job = self.job.as_mut().ok_or(ControlError::NotPrinting)?;
+        if job.phase != Phase::Cancelling {
+            job.phase = Phase::Cancelling;
+            job.pending = None;
+            let progress = job.tally.snapshot();
+            self.emit(EngineEvent::PrintCancelling(progress));
+        }
+        Ok(())
+    }
+
+    /// Moves the print along once the firmware has acknowledged what it needs to.
+    fn advance_job(&mut self) {
+        let drained = self.window.is_empty() && self.cursor == self.next_number;
+        let Some(job) = &mut self.job else {
+            return;
+        };
+        match job.phase {
+            Phase::Pausing if drained => {
+                job.phase = Phase::Paused;
+                let progress = job.tally.snapshot();
+                let script = self.config.pause_script.clone();
+                self.queue_script(&script);
+                tracing::info!("print paused");
+                self.emit(EngineEvent::PrintPaused(progress));
+            }
+            Phase::Cancelling if drained => {
+                let progress = job.tally.snapshot();
+                self.job = None;
+                let mut script = self.config.cancel_script.clone();
+                script.extend(["M104 S0".to_string(), "M140 S0".to_string()]);
+                self.queue_script(&script);
+                tracing::info!("print cancelled");
+                self.emit(EngineEvent::PrintCancelled(progress));
+            }
+            Phase::Running if drained && job.eof && job.pending.is_none() => {
+                let progress = job.tally.snapshot();
+                self.job = None;
+                tracing::info!(
+                    lines = progress.lines_acked,
+                    resends = progress.resends,
+                    "print done"
+                );
+                self.emit(EngineEvent::PrintDone(progress));
+            }
+            _ => {}
+        }
+    }
+
+    /// Reports the running print, if any, as failed because the session ended.
+    fn fail_print(&mut self, end: &SessionEnd) {
+        if let Some(job) = self.job.take() {
+            let progress = job.tally.snapshot();
+            tracing::error!(
+                reason = %end.reason(),
+                last_acked_line = progress.last_acked_line,
+                acked_offset = progress.acked_offset,
+                "print failed"
+            );
+            self.emit(EngineEvent::PrintFailed {
+                reason: end.reason(),
+                progress,
+            });
+        }
+    }
+}
+
+/// The send-ahead limits from the config and, when known, ADVANCED_OK's free slots.
+fn stated_limits(config: &EngineConfig, free_slots: Option<u32>) -> Limits {
+    let slots = config
+        .command_buffer
+        .or(free_slots.map(|free| free as usize))
+        .unwrap_or(4)
+        .clamp(1, MAX_WINDOW_LINES);
+    Limits {
+        lines: slots,
+        bytes: config
+            .rx_buffer
+            .map_or(MARLIN_RX_BYTES, |rx| rx.saturating_sub(1).max(1)),
+    }
+}
+
+fn is_emergency_stop(command: &str) -> bool {
+    command
+        .split_ascii_whitespace()
+        .next()
+        .is_some_and(|code| code.eq_ignore_ascii_case("M112"))
+}
+
+/// `std::io::Write` over the serial stream's non-blocking fd, for best-effort writes outside
+/// the async flow.
+struct WriteRef<'a>(&'a mut SerialStream);
+
+impl std::io::Write for WriteRef<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let fd = self.0.as_raw_fd();
+        // SAFETY: the fd is open for as long as the stream lives, which outlives this call.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        nix::unistd::write(borrowed, bytes).map_err(std::io::Error::from)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
