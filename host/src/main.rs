@@ -136,7 +136,7 @@ async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
     let engine = PluginEngine::new(&scratch.path().join("cache"))?;
     let services = Arc::new(Services {
         storage: printfarm::storage::Storage::open_sqlite(&scratch.path().join("check.db")).await?,
-        printers: Vec::new(),
+        printers: printfarm::core::Fleet::declared(&[]),
         events: Default::default(),
         http: reqwest::Client::new(),
         sockets: SocketHub::default(),

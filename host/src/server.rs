@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 
 use crate::config::{FarmConfig, PluginSettings};
+use crate::core::Fleet;
 use crate::events::EventBus;
 use crate::http::HostState;
 use crate::plugin::{Capability, Package};
@@ -88,10 +89,12 @@ pub async fn prepare(config: FarmConfig) -> anyhow::Result<Prepared> {
     let storage = Storage::open_sqlite(&data_dir.join("printfarm.db")).await?;
     let engine = PluginEngine::new(&config.cache_dir())?;
 
+    let events = EventBus::default();
+    let printers = Fleet::start(&config.printers, &data_dir, &events)?;
     let services = Arc::new(Services {
         storage,
-        printers: config.printers.clone(),
-        events: EventBus::default(),
+        printers,
+        events,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("printfarm/", env!("CARGO_PKG_VERSION")))

@@ -69,12 +69,63 @@ pub struct PrinterConfig {
     /// Printer profile name.
     #[serde(default)]
     pub profile: Option<String>,
+    /// Connect by itself at start and after a USB replug (default true).
+    #[serde(default = "yes")]
+    pub auto_connect: bool,
+    /// The firmware's serial RX buffer in bytes (Marlin on AVR: 128). Stating it enables
+    /// send-ahead even without ADVANCED_OK.
+    #[serde(default)]
+    pub rx_buffer: Option<usize>,
+    /// The firmware's command buffer (Marlin `BUFSIZE`, usually 4).
+    #[serde(default)]
+    pub command_buffer: Option<usize>,
+    /// Keep several lines in flight when the buffers are known (default true); false forces
+    /// one line at a time.
+    #[serde(default = "yes")]
+    pub send_ahead: bool,
+    /// Seconds of silence while lines are in flight before the engine asks again (default 10).
+    #[serde(default)]
+    pub ack_timeout_secs: Option<f64>,
+    /// Whether the bed clears itself after a print (a belt printer, or a virtual printer), so
+    /// the next job may start without an operator. Default: true for virtual printers only.
+    #[serde(default)]
+    pub self_clearing: Option<bool>,
+    /// A webcam snapshot URL, for clients that show one.
+    #[serde(default)]
+    pub webcam_snapshot: Option<String>,
+    /// G-code run when a print pauses (after the buffered moves), e.g. retract and park.
+    #[serde(default)]
+    pub pause_script: Vec<String>,
+    /// G-code run before a paused print resumes.
+    #[serde(default)]
+    pub resume_script: Vec<String>,
+    /// G-code run after a print is cancelled (heaters are switched off after it in any case).
+    #[serde(default)]
+    pub cancel_script: Vec<String>,
+    /// For `port = "virtual"`: the simulated printer's time factor (0 = instant, 1 = real time;
+    /// default 1).
+    #[serde(default)]
+    pub virtual_speed: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl PrinterConfig {
     /// The display name.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Whether this is a simulated printer (`port = "virtual"`).
+    pub fn is_virtual(&self) -> bool {
+        self.port == "virtual"
+    }
+
+    /// Whether the bed clears itself after a print.
+    pub fn self_clearing(&self) -> bool {
+        self.self_clearing.unwrap_or(self.is_virtual())
     }
 }
 
@@ -144,12 +195,12 @@ impl FarmConfig {
     pub fn embedded_defaults() -> FarmConfig {
         let mut config: FarmConfig = toml::from_str("").expect("empty config parses");
         config.printers = (1..=DEFAULT_VIRTUAL_PRINTERS)
-            .map(|i| PrinterConfig {
-                id: format!("virtual-{i}"),
-                name: Some(format!("Virtual printer {i}")),
-                port: "virtual".into(),
-                baud: default_baud(),
-                profile: None,
+            .map(|i| {
+                let mut printer: PrinterConfig =
+                    toml::from_str(&format!("id = \"virtual-{i}\"\nport = \"virtual\""))
+                        .expect("a virtual printer's table parses");
+                printer.name = Some(format!("Virtual printer {i}"));
+                printer
             })
             .collect();
         config
@@ -192,6 +243,25 @@ impl FarmConfig {
                 return Err(err(format!(
                     "key `printers[{i}].id`: `{}` must be letters, digits, `-` or `_` (it is used in URLs)",
                     p.id
+                )));
+            }
+            if p.virtual_speed
+                .is_some_and(|speed| !(0.0..=1000.0).contains(&speed))
+            {
+                return Err(err(format!(
+                    "key `printers[{i}].virtual-speed`: must be between 0 (instant) and 1000"
+                )));
+            }
+            if p.ack_timeout_secs
+                .is_some_and(|secs| !(secs > 0.0 && secs <= 3600.0))
+            {
+                return Err(err(format!(
+                    "key `printers[{i}].ack-timeout-secs`: must be more than 0 and at most 3600"
+                )));
+            }
+            if p.rx_buffer == Some(0) || p.command_buffer == Some(0) {
+                return Err(err(format!(
+                    "key `printers[{i}]`: `rx-buffer` and `command-buffer` must be at least 1"
                 )));
             }
             if !seen.insert(p.id.clone()) {

@@ -2,29 +2,12 @@
 
 use serde::Serialize;
 
+use printfarm_serial::engine::Progress;
+use printfarm_serial::supervisor::PrinterStatus;
+
 use crate::config::PrinterConfig;
 
-/// A printer's connection and print state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PrinterState {
-    /// Not connected.
-    Offline,
-    /// Opening the port and handshaking.
-    Connecting,
-    /// Connected and idle.
-    Operational,
-    /// Printing.
-    Printing,
-    /// Pause requested.
-    Pausing,
-    /// Paused.
-    Paused,
-    /// Cancel requested.
-    Cancelling,
-    /// A fatal error; see the reason.
-    Error,
-}
+pub use printfarm_serial::supervisor::PrinterState;
 
 /// One temperature reading.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,10 +39,35 @@ pub struct PrinterSummary {
     pub state_reason: Option<String>,
     /// Latest readings.
     pub temperatures: Vec<Temperature>,
+    /// The running print's progress.
+    pub progress: Option<Progress>,
 }
 
 impl PrinterSummary {
-    /// A printer as declared, before any engine has touched it.
+    /// A printer as its supervisor sees it now.
+    pub fn new(config: &PrinterConfig, status: PrinterStatus) -> PrinterSummary {
+        PrinterSummary {
+            id: config.id.clone(),
+            name: config.display_name().to_string(),
+            port: config.port.clone(),
+            baud: config.baud,
+            profile: config.profile.clone(),
+            state: status.state,
+            state_reason: status.reason,
+            temperatures: status
+                .temperatures
+                .into_iter()
+                .map(|r| Temperature {
+                    sensor: r.sensor,
+                    actual: r.actual,
+                    target: r.target,
+                })
+                .collect(),
+            progress: status.progress,
+        }
+    }
+
+    /// A printer no supervisor runs (`printfarm plugin check`).
     pub fn declared(config: &PrinterConfig) -> PrinterSummary {
         PrinterSummary {
             id: config.id.clone(),
@@ -68,10 +76,9 @@ impl PrinterSummary {
             baud: config.baud,
             profile: config.profile.clone(),
             state: PrinterState::Offline,
-            state_reason: Some(
-                "this printfarm build has no serial engine yet; printers stay offline".into(),
-            ),
+            state_reason: Some("not driven by this process".into()),
             temperatures: Vec::new(),
+            progress: None,
         }
     }
 }

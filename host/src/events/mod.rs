@@ -5,28 +5,15 @@
 
 use tokio::sync::broadcast;
 
+use printfarm_serial::engine::Progress;
+
 use crate::core::{PrinterState, Temperature};
 
 /// How many events a subscriber may fall behind before it loses the oldest. Temperatures arrive
 /// about once a second per printer, so this holds several seconds of a hundred-printer farm.
 pub const BACKLOG: usize = 4096;
 
-/// A print's phase change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrintPhase {
-    /// Started.
-    Started,
-    /// Paused.
-    Paused,
-    /// Resumed.
-    Resumed,
-    /// Printed to the end.
-    Done,
-    /// Failed.
-    Failed,
-    /// Cancelled.
-    Cancelled,
-}
+pub use printfarm_serial::supervisor::PrintPhase;
 
 /// One event of the core.
 #[derive(Debug, Clone)]
@@ -51,6 +38,13 @@ pub enum CoreEvent {
         /// Readings.
         readings: Vec<Temperature>,
     },
+    /// A print advanced (a few times a second at most).
+    Progress {
+        /// Printer id.
+        printer: String,
+        /// How far it got, counted from what the firmware acknowledged.
+        progress: Progress,
+    },
     /// A print started, paused, resumed or ended.
     Print {
         /// Printer id.
@@ -74,6 +68,7 @@ impl CoreEvent {
         match self {
             CoreEvent::PrinterState { .. } => "printer-state",
             CoreEvent::Temperatures { .. } => "temperatures",
+            CoreEvent::Progress { .. } => "progress",
             CoreEvent::Print { .. } => "print",
         }
     }

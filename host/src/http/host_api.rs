@@ -1,4 +1,4 @@
-//! The host's own routes under `/farm`: health and the plugin list.
+//! The host's own routes under `/farm`: health, the plugin list and the printers' state.
 
 use std::sync::Arc;
 
@@ -19,6 +19,8 @@ pub fn router() -> Router<Arc<ListenerState>> {
         .route("/health", get(health))
         .route("/api/plugins", get(list_plugins))
         .route("/api/plugins/{id}", get(get_plugin))
+        .route("/api/printers", get(list_printers))
+        .route("/api/printers/{id}", get(get_printer))
 }
 
 async fn health() -> Response {
@@ -79,5 +81,16 @@ async fn get_plugin(State(state): State<Arc<ListenerState>>, Path(id): Path<Stri
     match state.host.plugins.iter().find(|p| p.id() == id) {
         Some(p) => Json(view(p)).into_response(),
         None => json_error(StatusCode::NOT_FOUND, format!("no plugin with id `{id}`")),
+    }
+}
+
+async fn list_printers(State(state): State<Arc<ListenerState>>) -> Response {
+    Json(state.host.services.printers.summaries()).into_response()
+}
+
+async fn get_printer(State(state): State<Arc<ListenerState>>, Path(id): Path<String>) -> Response {
+    match state.host.services.printers.summary(&id) {
+        Some(printer) => Json(printer).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, format!("no printer with id `{id}`")),
     }
 }

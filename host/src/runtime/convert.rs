@@ -2,10 +2,11 @@
 
 use super::bindings::printfarm::plugin::events::{self as wit_events, Event};
 use super::bindings::printfarm::plugin::printers::{
-    PrinterInfo, PrinterState as WitState, Temperature as WitTemperature,
+    PrintProgress, PrinterInfo, PrinterState as WitState, Temperature as WitTemperature,
 };
 use crate::core::{PrinterState, PrinterSummary, Temperature};
 use crate::events::{CoreEvent, PrintPhase};
+use printfarm_serial::engine::Progress;
 
 /// A printer state as WIT sees it.
 pub fn printer_state(s: PrinterState) -> WitState {
@@ -41,8 +42,22 @@ pub fn printer_info(p: &PrinterSummary) -> PrinterInfo {
         baud: p.baud,
         profile: p.profile.clone(),
         temperatures: p.temperatures.iter().map(temperature).collect(),
-        progress: None,
+        progress: p.progress.as_ref().map(progress),
         awaiting_bed_clear: false,
+    }
+}
+
+/// A print's progress as WIT sees it.
+pub fn progress(p: &Progress) -> PrintProgress {
+    PrintProgress {
+        file: p.file.display().to_string(),
+        file_size: p.file_size,
+        file_pos: p.acked_offset,
+        lines_sent: p.lines_sent,
+        lines_acked: p.lines_acked,
+        elapsed_secs: p.elapsed_secs,
+        remaining_secs: None,
+        resends: p.resends,
     }
 }
 
@@ -68,6 +83,13 @@ pub fn event(e: &CoreEvent) -> Event {
             printer: printer.clone(),
             time: *time,
             readings: readings.iter().map(temperature).collect(),
+        }),
+        CoreEvent::Progress {
+            printer,
+            progress: p,
+        } => Event::Progress(wit_events::ProgressReported {
+            printer: printer.clone(),
+            progress: progress(p),
         }),
         CoreEvent::Print {
             printer,

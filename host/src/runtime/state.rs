@@ -16,7 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::HostError;
 use super::host::outbound::OutboundPolicy;
 use super::host::sockets::SocketHub;
-use crate::config::PrinterConfig;
+use crate::core::Fleet;
 use crate::events::EventBus;
 use crate::plugin::{Capability, Grants, Limits, Manifest};
 use crate::storage::Storage;
@@ -31,8 +31,8 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 pub struct Services {
     /// The database.
     pub storage: Storage,
-    /// The printers of the config, in order.
-    pub printers: Vec<PrinterConfig>,
+    /// The farm's printers, in config order.
+    pub printers: Fleet,
     /// The event bus.
     pub events: EventBus,
     /// The HTTP client for outbound calls.

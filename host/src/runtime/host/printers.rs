@@ -1,9 +1,15 @@
 //! `printfarm:plugin/printers`: reading needs `printers.read`, control needs `printers.control`.
 //!
-//! This build lists the printers of the config (all offline); control answers `unavailable` until
-//! the serial engine is part of the host.
+//! Reads and controls the printers through their supervisors. Starting a library file and
+//! confirming a cleared bed answer `unavailable` until the library and the queue exist.
 
-use super::super::bindings::printfarm::plugin::printers::{self, PrinterInfo, TemperatureSample};
+use printfarm_serial::commands::Jog;
+use printfarm_serial::engine::ControlError;
+use printfarm_serial::supervisor::Printer;
+
+use super::super::bindings::printfarm::plugin::printers::{
+    self, PrinterInfo, Temperature, TemperatureSample,
+};
 use super::super::bindings::HostError;
 use super::super::convert;
 use super::super::state::CallState;
@@ -11,28 +17,40 @@ use crate::core::PrinterSummary;
 use crate::plugin::Capability;
 
 impl CallState {
-    fn printer_summaries(&self) -> Vec<PrinterSummary> {
+    fn find_printer(&self, id: &str) -> Result<PrinterSummary, HostError> {
         self.plugin
             .services
             .printers
-            .iter()
-            .map(PrinterSummary::declared)
-            .collect()
+            .summary(id)
+            .ok_or_else(|| not_found(id))
     }
 
-    fn find_printer(&self, id: &str) -> Result<PrinterSummary, HostError> {
-        self.printer_summaries()
-            .into_iter()
-            .find(|p| p.id == id)
-            .ok_or_else(|| HostError::NotFound(format!("no printer with id `{id}`")))
-    }
-
-    fn control(&self, id: &str) -> Result<(), HostError> {
+    /// The supervisor of a printer this plugin may control.
+    fn controlled(&self, id: &str) -> Result<Printer, HostError> {
         self.plugin.require(Capability::PrintersControl)?;
-        self.find_printer(id)?;
-        Err(HostError::Unavailable(format!(
-            "printer `{id}` cannot be controlled: this printfarm build has no serial engine yet"
-        )))
+        let printers = &self.plugin.services.printers;
+        printers.config(id).ok_or_else(|| not_found(id))?;
+        printers.printer(id).cloned().ok_or_else(|| {
+            HostError::Unavailable(format!("printer `{id}` is not driven by this process"))
+        })
+    }
+}
+
+fn not_found(id: &str) -> HostError {
+    HostError::NotFound(format!("no printer with id `{id}`"))
+}
+
+/// A refused control request as the plugin sees it.
+fn control_error(error: ControlError) -> HostError {
+    let message = error.to_string();
+    match error {
+        ControlError::AlreadyPrinting(_)
+        | ControlError::NotPrinting
+        | ControlError::NotPaused
+        | ControlError::Busy(_) => HostError::Conflict(message),
+        ControlError::NotConnected(_) => HostError::Unavailable(message),
+        ControlError::Invalid(_) => HostError::Invalid(message),
+        ControlError::File { .. } => HostError::NotFound(message),
     }
 }
 
@@ -40,7 +58,10 @@ impl printers::Host for CallState {
     async fn list(&mut self) -> Result<Vec<PrinterInfo>, HostError> {
         self.plugin.require(Capability::PrintersRead)?;
         Ok(self
-            .printer_summaries()
+            .plugin
+            .services
+            .printers
+            .summaries()
             .iter()
             .map(convert::printer_info)
             .collect())
@@ -54,60 +75,107 @@ impl printers::Host for CallState {
     async fn temperature_history(
         &mut self,
         id: String,
-        _limit: u32,
+        limit: u32,
     ) -> Result<Vec<TemperatureSample>, HostError> {
         self.plugin.require(Capability::PrintersRead)?;
         self.find_printer(&id)?;
-        Ok(Vec::new())
+        Ok(self
+            .plugin
+            .services
+            .printers
+            .temperature_history(&id, limit as usize)
+            .into_iter()
+            .map(|sample| TemperatureSample {
+                time: sample.time_ms,
+                readings: sample
+                    .readings
+                    .into_iter()
+                    .map(|r| Temperature {
+                        sensor: r.sensor,
+                        actual: r.actual,
+                        target: r.target,
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     async fn connect(&mut self, id: String) -> Result<(), HostError> {
-        self.control(&id)
+        self.controlled(&id)?.connect().await.map_err(control_error)
     }
     async fn disconnect(&mut self, id: String) -> Result<(), HostError> {
-        self.control(&id)
+        self.controlled(&id)?
+            .disconnect()
+            .await
+            .map_err(control_error)
     }
-    async fn send_commands(&mut self, id: String, _commands: Vec<String>) -> Result<(), HostError> {
-        self.control(&id)
+    async fn send_commands(&mut self, id: String, commands: Vec<String>) -> Result<(), HostError> {
+        let printer = self.controlled(&id)?;
+        printer.send(commands).await.map_err(control_error)
     }
     async fn start_print(&mut self, id: String, _file: String) -> Result<(), HostError> {
-        self.control(&id)
+        self.controlled(&id)?;
+        Err(HostError::Unavailable(
+            "printing library files needs the G-code library, which this printfarm build does not have yet".into(),
+        ))
     }
     async fn pause(&mut self, id: String) -> Result<(), HostError> {
-        self.control(&id)
+        self.controlled(&id)?.pause().await.map_err(control_error)
     }
     async fn resume(&mut self, id: String) -> Result<(), HostError> {
-        self.control(&id)
+        self.controlled(&id)?.resume().await.map_err(control_error)
     }
     async fn cancel(&mut self, id: String) -> Result<(), HostError> {
-        self.control(&id)
+        self.controlled(&id)?.cancel().await.map_err(control_error)
     }
     async fn emergency_stop(&mut self, id: String) -> Result<(), HostError> {
-        self.control(&id)
+        self.controlled(&id)?
+            .emergency_stop()
+            .await
+            .map_err(control_error)
     }
     async fn set_temperature(
         &mut self,
         id: String,
-        _heater: String,
-        _target: f64,
+        heater: String,
+        target: f64,
     ) -> Result<(), HostError> {
-        self.control(&id)
+        let printer = self.controlled(&id)?;
+        printer
+            .set_temperature(&heater, target)
+            .await
+            .map_err(control_error)
     }
     async fn jog(
         &mut self,
         id: String,
-        _x: Option<f64>,
-        _y: Option<f64>,
-        _z: Option<f64>,
-        _absolute: bool,
-        _speed: Option<f64>,
+        x: Option<f64>,
+        y: Option<f64>,
+        z: Option<f64>,
+        absolute: bool,
+        speed: Option<f64>,
     ) -> Result<(), HostError> {
-        self.control(&id)
+        let printer = self.controlled(&id)?;
+        let jog = Jog {
+            x,
+            y,
+            z,
+            absolute,
+            speed,
+        };
+        printer.jog(jog).await.map_err(control_error)
     }
-    async fn home(&mut self, id: String, _axes: Vec<String>) -> Result<(), HostError> {
-        self.control(&id)
+    async fn home(&mut self, id: String, axes: Vec<String>) -> Result<(), HostError> {
+        self.controlled(&id)?
+            .home(&axes)
+            .await
+            .map_err(control_error)
     }
     async fn bed_cleared(&mut self, id: String) -> Result<(), HostError> {
-        self.control(&id)
+        self.controlled(&id)?;
+        Err(HostError::Unavailable(
+            "bed-cleared belongs to the job queue, which this printfarm build does not have yet"
+                .into(),
+        ))
     }
 }
