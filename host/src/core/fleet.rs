@@ -196,7 +196,7 @@ async fn bridge(mut receiver: broadcast::Receiver<PrinterEvent>, bus: EventBus) 
                 elapsed_secs: progress.elapsed_secs,
                 reason,
             },
-            PrinterEventKind::Log(_) => continue,
+            PrinterEventKind::Log(line) => CoreEvent::PrinterLog { printer, line },
         };
         bus.publish(core);
     }

@@ -45,6 +45,14 @@ pub enum CoreEvent {
         /// How far it got, counted from what the firmware acknowledged.
         progress: Progress,
     },
+    /// A line the firmware sent that is worth showing (errors, `echo:`, prompts); `ok`s and
+    /// temperature reports are not logged line by line.
+    PrinterLog {
+        /// Printer id.
+        printer: String,
+        /// The line.
+        line: String,
+    },
     /// A print started, paused, resumed or ended.
     Print {
         /// Printer id.
@@ -69,6 +77,7 @@ impl CoreEvent {
             CoreEvent::PrinterState { .. } => "printer-state",
             CoreEvent::Temperatures { .. } => "temperatures",
             CoreEvent::Progress { .. } => "progress",
+            CoreEvent::PrinterLog { .. } => "printer-log",
             CoreEvent::Print { .. } => "print",
         }
     }

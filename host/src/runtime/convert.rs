@@ -91,6 +91,11 @@ pub fn event(e: &CoreEvent) -> Event {
             printer: printer.clone(),
             progress: progress(p),
         }),
+        CoreEvent::PrinterLog { printer, line } => Event::PrinterLog(wit_events::LogLine {
+            printer: printer.clone(),
+            direction: wit_events::Direction::Received,
+            line: line.clone(),
+        }),
         CoreEvent::Print {
             printer,
             phase,
