@@ -130,6 +130,20 @@ pub struct PrinterStatus {
     pub last_print: Option<(PrintPhase, Progress)>,
 }
 
+impl PrinterStatus {
+    /// A printer not connected (yet), for that reason.
+    pub fn offline(reason: Option<String>) -> PrinterStatus {
+        PrinterStatus {
+            state: PrinterState::Offline,
+            reason,
+            temperatures: Vec::new(),
+            progress: None,
+            firmware: None,
+            last_print: None,
+        }
+    }
+}
+
 /// What a supervisor publishes.
 #[derive(Debug, Clone)]
 pub struct PrinterEvent {
@@ -192,14 +206,7 @@ impl Printer {
     pub fn spawn(settings: PrinterSettings, events: broadcast::Sender<PrinterEvent>) -> Printer {
         let (requests, receiver) = mpsc::channel(64);
         let shared = Arc::new(Mutex::new(Shared {
-            status: PrinterStatus {
-                state: PrinterState::Offline,
-                reason: None,
-                temperatures: Vec::new(),
-                progress: None,
-                firmware: None,
-                last_print: None,
-            },
+            status: PrinterStatus::offline(None),
             history: VecDeque::with_capacity(TEMPERATURE_HISTORY),
         }));
         let printer = Printer {

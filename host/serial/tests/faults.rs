@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{assert_executed_exactly, gcode_file, Rig};
 use printfarm_serial::sim::{Fault, FaultPlan, Flavour, SimConfig};
-use printfarm_serial::supervisor::{PrintPhase, PrinterState};
+use printfarm_serial::supervisor::PrinterState;
 
 const LINES: usize = 400;
 const PRINT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -288,10 +288,9 @@ async fn resend_loop_fails_the_print() {
         ..marlin()
     };
     let rig = Rig::start(sim, |_| {}).await;
-    let file = gcode_file(rig.dir.path(), "part.gcode", LINES);
-    rig.printer.start_print(file).await.unwrap();
-    let (phase, progress) = rig.wait_print_end(PRINT_TIMEOUT).await;
-    assert_eq!(phase, PrintPhase::Failed);
+    let progress = rig
+        .print_until_failed(&gcode_file(rig.dir.path(), "part.gcode", LINES))
+        .await;
     assert!(
         progress.last_acked_line > 0 && progress.last_acked_line < 60,
         "{progress:?}"

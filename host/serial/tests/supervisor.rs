@@ -34,9 +34,7 @@ fn slow() -> SimConfig {
 async fn unplug_mid_print_records_the_last_acked_line_and_replug_reconnects() {
     let rig = Rig::start(fault_at(300, Fault::Unplug), |_| {}).await;
     let file = gcode_file(rig.dir.path(), "part.gcode", 1000);
-    rig.printer.start_print(file.clone()).await.unwrap();
-    let (phase, progress) = rig.wait_print_end(WAIT).await;
-    assert_eq!(phase, PrintPhase::Failed);
+    let progress = rig.print_until_failed(&file).await;
     let status = rig.wait_state(PrinterState::Error, WAIT).await;
     let reason = status.reason.unwrap();
     assert!(reason.contains("device gone"), "{reason}");
@@ -107,10 +105,8 @@ async fn fatal_error_turns_heaters_off_and_fails_the_job_with_the_firmware_messa
         |_| {},
     )
     .await;
-    let file = gcode_file(rig.dir.path(), "part.gcode", 1000);
-    rig.printer.start_print(file).await.unwrap();
-    let (phase, _) = rig.wait_print_end(WAIT).await;
-    assert_eq!(phase, PrintPhase::Failed);
+    rig.print_until_failed(&gcode_file(rig.dir.path(), "part.gcode", 1000))
+        .await;
     let status = rig.wait_state(PrinterState::Error, WAIT).await;
     assert!(
         status
@@ -171,10 +167,8 @@ async fn emergency_stop_reaches_the_printer_ahead_of_queued_lines() {
 #[tokio::test]
 async fn firmware_reset_mid_print_fails_the_print_and_reconnects() {
     let rig = Rig::start(fault_at(200, Fault::Reset), |_| {}).await;
-    let file = gcode_file(rig.dir.path(), "part.gcode", 1000);
-    rig.printer.start_print(file).await.unwrap();
-    let (phase, _) = rig.wait_print_end(WAIT).await;
-    assert_eq!(phase, PrintPhase::Failed);
+    rig.print_until_failed(&gcode_file(rig.dir.path(), "part.gcode", 1000))
+        .await;
     rig.wait_state(PrinterState::Operational, WAIT).await;
 }
 
@@ -185,10 +179,8 @@ async fn a_hung_firmware_is_declared_gone_after_its_timeouts() {
         engine.max_timeouts = 3;
     })
     .await;
-    let file = gcode_file(rig.dir.path(), "part.gcode", 1000);
-    rig.printer.start_print(file).await.unwrap();
-    let (phase, _) = rig.wait_print_end(WAIT).await;
-    assert_eq!(phase, PrintPhase::Failed);
+    rig.print_until_failed(&gcode_file(rig.dir.path(), "part.gcode", 1000))
+        .await;
     let status = rig.wait_state(PrinterState::Error, WAIT).await;
     assert!(status.reason.unwrap().contains("stopped answering"));
 }

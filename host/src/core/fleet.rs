@@ -12,7 +12,7 @@ use printfarm_serial::supervisor::{
 };
 use tokio::sync::broadcast;
 
-use super::printers::{PrinterSummary, Temperature};
+use super::printers::PrinterSummary;
 use crate::config::PrinterConfig;
 use crate::events::{CoreEvent, EventBus};
 
@@ -173,15 +173,7 @@ async fn bridge(mut receiver: broadcast::Receiver<PrinterEvent>, bus: EventBus) 
             PrinterEventKind::Temperatures(sample) => CoreEvent::Temperatures {
                 printer,
                 time: sample.time_ms,
-                readings: sample
-                    .readings
-                    .into_iter()
-                    .map(|r| Temperature {
-                        sensor: r.sensor,
-                        actual: r.actual,
-                        target: r.target,
-                    })
-                    .collect(),
+                readings: sample.readings,
             },
             PrinterEventKind::Progress(progress) => CoreEvent::Progress { printer, progress },
             PrinterEventKind::Print {

@@ -9,16 +9,8 @@ use crate::config::PrinterConfig;
 
 pub use printfarm_serial::supervisor::PrinterState;
 
-/// One temperature reading.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Temperature {
-    /// `tool0`, `bed`, `chamber`, …
-    pub sensor: String,
-    /// °C measured.
-    pub actual: f64,
-    /// °C target, if known.
-    pub target: Option<f64>,
-}
+/// One temperature reading: the supervisor's own type, used as is.
+pub use printfarm_serial::supervisor::SensorReading as Temperature;
 
 /// A printer and its state.
 #[derive(Debug, Clone, Serialize)]
@@ -54,31 +46,16 @@ impl PrinterSummary {
             profile: config.profile.clone(),
             state: status.state,
             state_reason: status.reason,
-            temperatures: status
-                .temperatures
-                .into_iter()
-                .map(|r| Temperature {
-                    sensor: r.sensor,
-                    actual: r.actual,
-                    target: r.target,
-                })
-                .collect(),
+            temperatures: status.temperatures,
             progress: status.progress,
         }
     }
 
     /// A printer no supervisor runs (`printfarm plugin check`).
     pub fn declared(config: &PrinterConfig) -> PrinterSummary {
-        PrinterSummary {
-            id: config.id.clone(),
-            name: config.display_name().to_string(),
-            port: config.port.clone(),
-            baud: config.baud,
-            profile: config.profile.clone(),
-            state: PrinterState::Offline,
-            state_reason: Some("not driven by this process".into()),
-            temperatures: Vec::new(),
-            progress: None,
-        }
+        PrinterSummary::new(
+            config,
+            PrinterStatus::offline(Some("not driven by this process".into())),
+        )
     }
 }

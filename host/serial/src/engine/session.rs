@@ -678,41 +678,43 @@ impl Session {
             self.learning_until = None;
             self.ok_after_resend = OkAfterResend::No;
         }
-        if !self.window.is_empty() {
-            if now.duration_since(self.last_progress) >= self.allowance() {
-                self.timeouts += 1;
-                let oldest = self.window.oldest().map_or(0, |line| line.number);
-                if self.timeouts > self.config.max_timeouts {
-                    return Err(SessionEnd::Timeout(format!(
-                        "no acknowledgement of line {oldest} after {} attempts",
-                        self.config.max_timeouts
-                    )));
-                }
-                tracing::warn!(
-                    line = oldest,
-                    attempt = self.timeouts,
-                    "no answer from the firmware; asking again"
-                );
-                self.last_progress = now;
-                if self.ignores_line_numbers {
-                    self.write_raw(b"M105\n");
-                } else {
-                    // Send the oldest unacknowledged line again, byte for byte: a firmware that
-                    // has it refuses the duplicate and asks for the next one; one that lost it
-                    // (RRF drops bad lines silently) executes it now.
-                    self.window.clear();
-                    self.cursor = oldest;
-                }
+        if !self.window.is_empty() && now.duration_since(self.last_progress) >= self.allowance() {
+            self.timeouts += 1;
+            let oldest = self.window.oldest().map_or(0, |line| line.number);
+            if self.timeouts > self.config.max_timeouts {
+                return Err(SessionEnd::Timeout(format!(
+                    "no acknowledgement of line {oldest} after {} attempts",
+                    self.config.max_timeouts
+                )));
             }
-        } else if self.connected {
-            let idle_probe = self.config.ack_timeout + self.config.temperature_interval;
-            let silent = now.duration_since(self.last_rx) >= idle_probe;
-            if (!self.autoreport && now >= self.next_poll) || (self.autoreport && silent) {
-                self.queue_poll();
+            tracing::warn!(
+                line = oldest,
+                attempt = self.timeouts,
+                "no answer from the firmware; asking again"
+            );
+            self.last_progress = now;
+            if self.ignores_line_numbers {
+                self.write_raw(b"M105\n");
+            } else {
+                // Send the oldest unacknowledged line again, byte for byte: a firmware that
+                // has it refuses the duplicate and asks for the next one; one that lost it
+                // (RRF drops bad lines silently) executes it now.
+                self.window.clear();
+                self.cursor = oldest;
             }
         }
-        if self.connected && !self.autoreport && now >= self.next_poll {
-            self.queue_poll();
+        if self.connected {
+            // Without autoreport, poll on schedule; with it, only an idle and silent link is
+            // asked whether it is still there.
+            let due = if self.autoreport {
+                let idle_probe = self.config.ack_timeout + self.config.temperature_interval;
+                self.window.is_empty() && now.duration_since(self.last_rx) >= idle_probe
+            } else {
+                now >= self.next_poll
+            };
+            if due {
+                self.queue_poll();
+            }
         }
         if now.duration_since(self.last_progress_event) >= PROGRESS_INTERVAL {
             if let Some(job) = &self.job {
@@ -793,11 +795,13 @@ impl Session {
             }
             let number = self.next_number;
             let (command, origin, purpose) = if let Some(queued) = self.commands.front() {
-                (
-                    queued.command.as_str(),
-                    Origin::Housekeeping,
-                    queued.purpose,
-                )
+                let origin = match queued.purpose {
+                    Purpose::Command => Origin::Command,
+                    Purpose::Poll | Purpose::Identify | Purpose::Housekeeping => {
+                        Origin::Housekeeping
+                    }
+                };
+                (queued.command.as_str(), origin, queued.purpose)
             } else if let Some(line) = self.job.as_ref().and_then(|job| job.pending.as_ref()) {
                 let origin = Origin::File {
                     file_line: line.file_line,
@@ -813,10 +817,6 @@ impl Session {
                 break;
             }
             let long = is_long_running(command);
-            let origin = match (origin, purpose) {
-                (Origin::Housekeeping, Purpose::Command) => Origin::Command,
-                (origin, _) => origin,
-            };
             match purpose {
                 Purpose::Poll => self.poll_line = Some(number),
                 Purpose::Identify => self.identify_line = Some(number),
@@ -945,10 +945,6 @@ impl Session {
         }
     }
 
-    fn queue_script(&mut self, script: &[String]) {
-        self.queue_user_lines(script.to_vec());
-    }
-
     // ---- the print ------------------------------------------------------------------------
 
     fn start_print(&mut self, file: PathBuf) -> Result<(), ControlError> {
@@ -995,7 +991,7 @@ impl Session {
                 let progress = job.tally.snapshot();
                 if run_script {
                     let script = self.config.resume_script.clone();
-                    self.queue_script(&script);
+                    self.queue_user_lines(script);
                 }
                 self.emit(EngineEvent::PrintResumed(progress));
                 Ok(())
@@ -1033,7 +1029,7 @@ impl Session {
                 job.phase = Phase::Paused;
                 let progress = job.tally.snapshot();
                 let script = self.config.pause_script.clone();
-                self.queue_script(&script);
+                self.queue_user_lines(script);
                 tracing::info!("print paused");
                 self.emit(EngineEvent::PrintPaused(progress));
             }
@@ -1042,7 +1038,7 @@ impl Session {
                 self.job = None;
                 let mut script = self.config.cancel_script.clone();
                 script.extend(["M104 S0".to_string(), "M140 S0".to_string()]);
-                self.queue_script(&script);
+                self.queue_user_lines(script);
                 tracing::info!("print cancelled");
                 self.emit(EngineEvent::PrintCancelled(progress));
             }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use printfarm_serial::engine::{gcode_lines, EngineConfig};
+use printfarm_serial::engine::{gcode_lines, EngineConfig, Progress};
 use printfarm_serial::sim::{SimConfig, VirtualPrinter};
 use printfarm_serial::supervisor::{
     PrintPhase, Printer, PrinterEvent, PrinterSettings, PrinterState, PrinterStatus,
@@ -109,6 +109,15 @@ impl Rig {
             "print ended {phase:?}: {progress:?}"
         );
         self.executed()
+    }
+
+    /// Starts printing `file` and waits until the print fails (the printer's fault plan stops
+    /// it); returns how far it got.
+    pub async fn print_until_failed(&self, file: &Path) -> Progress {
+        self.printer.start_print(file.to_path_buf()).await.unwrap();
+        let (phase, progress) = self.wait_print_end(Duration::from_secs(30)).await;
+        assert_eq!(phase, PrintPhase::Failed, "{progress:?}");
+        progress
     }
 
     /// What the printer executed, without the engine's housekeeping.

@@ -7,9 +7,7 @@ use printfarm_serial::commands::Jog;
 use printfarm_serial::engine::ControlError;
 use printfarm_serial::supervisor::Printer;
 
-use super::super::bindings::printfarm::plugin::printers::{
-    self, PrinterInfo, Temperature, TemperatureSample,
-};
+use super::super::bindings::printfarm::plugin::printers::{self, PrinterInfo, TemperatureSample};
 use super::super::bindings::HostError;
 use super::super::convert;
 use super::super::state::CallState;
@@ -87,15 +85,7 @@ impl printers::Host for CallState {
             .into_iter()
             .map(|sample| TemperatureSample {
                 time: sample.time_ms,
-                readings: sample
-                    .readings
-                    .into_iter()
-                    .map(|r| Temperature {
-                        sensor: r.sensor,
-                        actual: r.actual,
-                        target: r.target,
-                    })
-                    .collect(),
+                readings: sample.readings.iter().map(convert::temperature).collect(),
             })
             .collect())
     }
