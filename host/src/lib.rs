@@ -5,6 +5,7 @@
 //! through the `printfarm:plugin` WIT contract and reaches the core only through granted capabilities.
 //!
 //! Modules, in the direction data flows:
+//! - [`cli`]: the command line besides `serve` (users, remote farm operations).
 //! - [`config`]: the operator's `printfarm.toml`.
 //! - [`core`]: the farm's domain model shared by the host interfaces.
 //! - [`events`]: the event bus from the core to plugins.
@@ -15,6 +16,7 @@
 //! - [`http`]: the HTTP front: listeners, dispatch into plugins, uploads, push sockets, the host API.
 //! - [`server`]: wiring all of the above into a running server.
 
+pub mod cli;
 pub mod config;
 pub mod core;
 pub mod events;
@@ -23,7 +25,7 @@ pub mod plugin;
 pub mod router;
 pub mod runtime;
 pub mod server;
-pub mod storage;
+pub use printfarm_core::storage;
 
 /// The version of the WIT contract this host implements (`wit/world.wit`). Plugins state a semver
 /// requirement on it in their manifest's `api` key.

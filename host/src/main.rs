@@ -1,4 +1,5 @@
-//! The `printfarm` command: run the server, or check a plugin package.
+//! The `printfarm` command: run the server, manage users, check a plugin package, and drive a
+//! running server (printers, uploads, jobs, bed clearing).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,38 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Farm users (works on the data directory; the server may be running).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Operations on a running server.
+    #[command(flatten)]
+    Remote(printfarm::cli::remote::RemoteCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user and print its API key (on a line of its own, shown this once).
+    Add {
+        /// The user name.
+        name: String,
+        /// admin, operator or viewer.
+        #[arg(long, default_value = "operator")]
+        role: printfarm_core::identity::Role,
+        /// A password for browser logins (prefer --password-stdin: arguments are visible to other users).
+        #[arg(long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The data directory (as for `serve`).
+        #[arg(long, env = "PRINTFARM_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The config file, for its data-dir.
+        #[arg(long, env = "PRINTFARM_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,6 +100,8 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: logs written to files stay greppable.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,6 +117,32 @@ fn main() -> std::process::ExitCode {
             Command::Plugin {
                 command: PluginCommand::Check { dir, config },
             } => check(&dir, config.as_deref()).await,
+            Command::User {
+                command:
+                    UserCommand::Add {
+                        name,
+                        role,
+                        password,
+                        password_stdin,
+                        data_dir,
+                        config,
+                    },
+            } => {
+                let data_dir = match data_dir {
+                    Some(d) => d,
+                    None => load_config(config.as_deref())?.data_dir(),
+                };
+                let source = match (password, password_stdin) {
+                    (Some(p), _) => printfarm::cli::users::PasswordSource::Given(p),
+                    (None, true) => printfarm::cli::users::PasswordSource::Stdin,
+                    (None, false) => printfarm::cli::users::PasswordSource::None,
+                };
+                let key = printfarm::cli::users::add(&data_dir, &name, role, source).await?;
+                eprintln!("created user `{name}` ({role}); its API key follows, shown this once:");
+                println!("{key}");
+                Ok(())
+            }
+            Command::Remote(command) => printfarm::cli::remote::run(command).await,
         }
     });
     match result {
@@ -134,8 +195,21 @@ async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
 
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let engine = PluginEngine::new(&scratch.path().join("cache"))?;
+    let storage =
+        printfarm::storage::Storage::open_sqlite(&scratch.path().join("check.db")).await?;
+    let library = printfarm_core::library::Library::open(
+        storage.clone(),
+        &scratch.path().join("library"),
+        1 << 20,
+    )
+    .await?;
     let services = Arc::new(Services {
-        storage: printfarm::storage::Storage::open_sqlite(&scratch.path().join("check.db")).await?,
+        identities: printfarm_core::identity::Identities::new(storage.clone()),
+        queue: printfarm_core::queue::Queue::open(storage.clone(), library.clone(), Vec::new())
+            .await?,
+        library,
+        active: Default::default(),
+        storage,
         printers: printfarm::core::Fleet::declared(&[]),
         events: Default::default(),
         http: reqwest::Client::new(),

@@ -3,13 +3,14 @@
 //! Everything that can be refused is refused before anything is compiled: manifests, API versions,
 //! config schemas, grants and route conflicts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 
 use crate::config::{FarmConfig, PluginSettings};
+use crate::core::scheduler::{ActivePrints, Scheduler};
 use crate::core::Fleet;
 use crate::events::EventBus;
 use crate::http::HostState;
@@ -20,6 +21,9 @@ use crate::runtime::host::sockets::SocketHub;
 use crate::runtime::state::PluginContext;
 use crate::runtime::{LoadedPlugin, PluginEngine, Services};
 use crate::storage::Storage;
+use printfarm_core::identity::{Identities, FIRST_ADMIN};
+use printfarm_core::library::Library;
+use printfarm_core::queue::{PrinterFacts, Queue};
 
 /// Environment variable naming the directory of shipped plugin packages.
 pub const SHIPPED_PLUGINS_ENV: &str = "PRINTFARM_PLUGINS";
@@ -89,11 +93,49 @@ pub async fn prepare(config: FarmConfig) -> anyhow::Result<Prepared> {
     let storage = Storage::open_sqlite(&data_dir.join("printfarm.db")).await?;
     let engine = PluginEngine::new(&config.cache_dir())?;
 
+    let identities = Identities::new(storage.clone());
+    if let Some(key) = identities.ensure_first_admin().await? {
+        tracing::warn!(
+            user = FIRST_ADMIN,
+            api_key = %key,
+            "no users existed: created the admin `{FIRST_ADMIN}`. Its API key is shown this once: \
+             {key} (add users with `printfarm user add`)"
+        );
+    }
+    let library = Library::open(
+        storage.clone(),
+        &data_dir.join("library"),
+        config.upload_limit_bytes(),
+    )
+    .await?;
+    let facts = config
+        .printers
+        .iter()
+        .map(|p| PrinterFacts {
+            id: p.id.clone(),
+            tags: p.tags(),
+        })
+        .collect();
+    let queue = Queue::open(storage.clone(), library.clone(), facts).await?;
+    let holds = recover(&queue).await?;
+
     let events = EventBus::default();
-    let printers = Fleet::start(&config.printers, &data_dir, &events)?;
+    let active = ActivePrints::default();
+    let printers = Fleet::start(&config.printers, &data_dir, &events, holds, &active)?;
+    crate::core::bridge::spawn(&library, &queue, &events);
+    Scheduler::spawn(
+        printers.clone(),
+        queue.clone(),
+        library.clone(),
+        active.clone(),
+    );
     let services = Arc::new(Services {
         storage,
         printers,
+        identities,
+        library,
+        queue,
+        active,
         events,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -179,6 +221,40 @@ pub async fn prepare(config: FarmConfig) -> anyhow::Result<Prepared> {
         upload_limit: config.upload_limit_bytes(),
     });
     Ok(Prepared { host, listeners })
+}
+
+/// Marks the prints a stopped server left running as interrupted, and returns the printers to
+/// hold (send nothing to) until an operator decides, with the reason they show.
+async fn recover(queue: &Queue) -> anyhow::Result<HashMap<String, String>> {
+    for record in queue.recover_interrupted().await? {
+        tracing::warn!(
+            printer = %record.printer,
+            task = record.task_id,
+            file = %record.file,
+            last_line = record.last_line,
+            file_pos = record.file_pos,
+            "a print was interrupted by the server stopping; its printer is held until an operator retries or dismisses the task"
+        );
+    }
+    let mut holds = HashMap::new();
+    for job in queue.jobs().await? {
+        for task in job.tasks.iter().filter(|t| t.needs_decision) {
+            if let Some(printer) = &task.printer {
+                holds.insert(
+                    printer.clone(),
+                    format!(
+                        "held: task {} ({}) was interrupted at line {}; retry or dismiss it \
+                         (POST /farm/api/tasks/{}/retry or /dismiss) before anything is sent to this printer",
+                        task.id,
+                        job.file,
+                        task.last_line.unwrap_or(0),
+                        task.id
+                    ),
+                );
+            }
+        }
+    }
+    Ok(holds)
 }
 
 /// Picks the packages to run: shipped ones unless disabled, third-party ones the config enables.

@@ -18,9 +18,14 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The printfarm binary.
+/// Environment variable naming another printfarm binary to run (benchmarks use the release build).
+pub const BINARY_ENV: &str = "PRINTFARM_BIN";
+
+/// The printfarm binary: `$PRINTFARM_BIN`, else the debug build.
 pub fn binary() -> PathBuf {
-    let bin = target_dir().join("debug").join("printfarm");
+    let bin = std::env::var_os(BINARY_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("debug").join("printfarm"));
     assert!(
         bin.is_file(),
         "{} is missing: run scripts/test (it builds the binary first)",
@@ -102,6 +107,8 @@ pub struct Server {
     pub port: u16,
     /// The scratch directory holding the config and the data directory.
     pub dir: tempfile::TempDir,
+    /// The API key of the admin the server created on its first start.
+    pub admin_key: String,
     stderr_path: PathBuf,
 }
 
@@ -191,9 +198,11 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             port,
             dir,
+            admin_key: String::new(),
             stderr_path,
         };
         server.wait_ready()?;
+        server.admin_key = server.first_admin_key();
         Ok(server)
     }
 
@@ -249,6 +258,37 @@ impl Server {
             let _ = f.read_to_string(&mut s);
         }
         s
+    }
+
+    /// The first-start admin key: from this run's log, or kept from an earlier run in the same
+    /// scratch directory.
+    fn first_admin_key(&self) -> String {
+        let kept = self.dir.path().join("admin-key");
+        let log = self.log();
+        match log.split("api_key=").nth(1) {
+            Some(rest) => {
+                let key: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                std::fs::write(&kept, &key).unwrap();
+                key
+            }
+            None => std::fs::read_to_string(&kept).unwrap_or_default(),
+        }
+    }
+
+    /// An HTTP client that sends the admin key with every request.
+    pub fn client(&self) -> reqwest::Client {
+        client_with_key(&self.admin_key)
+    }
+
+    /// Kills the server with SIGKILL (no shutdown at all) and returns its scratch directory.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
     }
 
     /// A URL on the main listener.
@@ -315,6 +355,19 @@ fn proc_status_kib(pid: u32, key: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .expect("VmHWM/VmRSS in /proc status")
+}
+
+/// An HTTP client that sends `key` as `X-Api-Key` with every request.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-api-key",
+        reqwest::header::HeaderValue::from_str(key).unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// Config that adds the packages in `dir` and enables plugin `id` with the lines of `table`

@@ -24,9 +24,14 @@ async fn get_json(url: &str) -> (u16, Value) {
 }
 
 async fn plugin_view(server: &Server, id: &str) -> Value {
-    let (status, v) = get_json(&server.url(&format!("/farm/api/plugins/{id}"))).await;
-    assert_eq!(status, 200, "{v}");
-    v
+    let r = server
+        .client()
+        .get(server.url(&format!("/farm/api/plugins/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -34,6 +39,27 @@ async fn embedded_defaults_serve_every_shipped_plugin() {
     // No config file at all: `printfarm serve --data-dir … --listen …` in an empty directory.
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    // An admin made with the CLI before the first start: its key is the one line on stdout.
+    let added = std::process::Command::new(binary())
+        .args([
+            "user",
+            "add",
+            "ops",
+            "--role",
+            "admin",
+            "--data-dir",
+            "data",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let key = String::from_utf8(added.stdout).unwrap().trim().to_string();
+    assert_eq!(key.len(), 32, "{key:?}");
     let mut child = std::process::Command::new(binary())
         .args([
             "serve",
@@ -58,8 +84,19 @@ async fn embedded_defaults_serve_every_shipped_plugin() {
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (status, plugins) = get_json(&format!("{base}/farm/api/plugins")).await;
-    assert_eq!(status, 200);
+    let unauthenticated = client()
+        .get(format!("{base}/farm/api/plugins"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let r = client_with_key(&key)
+        .get(format!("{base}/farm/api/plugins"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let plugins: Value = r.json().await.unwrap();
     let shipped: Vec<String> = std::fs::read_dir(shipped_plugins())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

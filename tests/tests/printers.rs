@@ -7,7 +7,10 @@ use printfarm_e2e::*;
 use serde_json::Value;
 
 async fn printers(server: &Server) -> Vec<Value> {
-    let response = reqwest::get(server.url("/farm/api/printers"))
+    let response = server
+        .client()
+        .get(server.url("/farm/api/printers"))
+        .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -53,11 +56,17 @@ baud = 250000
         "{reason}"
     );
 
-    let missing = reqwest::get(server.url("/farm/api/printers/nope"))
+    let missing = server
+        .client()
+        .get(server.url("/farm/api/printers/nope"))
+        .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
-    let one: Value = reqwest::get(server.url("/farm/api/printers/v1"))
+    let one: Value = server
+        .client()
+        .get(server.url("/farm/api/printers/v1"))
+        .send()
         .await
         .unwrap()
         .json()

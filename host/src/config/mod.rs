@@ -66,9 +66,12 @@ pub struct PrinterConfig {
     /// Baud rate.
     #[serde(default = "default_baud")]
     pub baud: u32,
-    /// Printer profile name.
+    /// Printer profile name (also a tag queued jobs can ask for).
     #[serde(default)]
     pub profile: Option<String>,
+    /// Tags queued jobs can ask for in their placement (`nozzle-0.4`, `petg`).
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Connect by itself at start and after a USB replug (default true).
     #[serde(default = "yes")]
     pub auto_connect: bool,
@@ -121,6 +124,13 @@ impl PrinterConfig {
     /// Whether this is a simulated printer (`port = "virtual"`).
     pub fn is_virtual(&self) -> bool {
         self.port == "virtual"
+    }
+
+    /// The printer's tags for queue placement: its `tags` and its profile name.
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags = self.tags.clone();
+        tags.extend(self.profile.iter().cloned());
+        tags
     }
 
     /// Whether the bed clears itself after a print.

@@ -1,7 +1,9 @@
 //! The farm's printers: one supervisor per `[[printers]]` entry, virtual printers on ptys for
 //! `port = "virtual"`, and the bridge from their events to the host's event bus.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +15,7 @@ use printfarm_serial::supervisor::{
 use tokio::sync::broadcast;
 
 use super::printers::PrinterSummary;
+use super::scheduler::ActivePrints;
 use crate::config::PrinterConfig;
 use crate::events::{CoreEvent, EventBus};
 
@@ -28,35 +31,49 @@ struct FleetPrinter {
     _simulator: Option<VirtualPrinter>,
 }
 
-/// Every printer of this host, in config order.
+/// Every printer of this host, in config order. Cheap to clone.
+#[derive(Clone)]
 pub struct Fleet {
-    printers: Vec<FleetPrinter>,
+    printers: Arc<Vec<FleetPrinter>>,
+    /// Printers nothing may be sent to until an operator decides, with the reason.
+    holds: Arc<Mutex<HashMap<String, String>>>,
+    events: broadcast::Sender<PrinterEvent>,
+    /// What the scheduler prints, to name prints by their library path.
+    active: ActivePrints,
 }
 
 impl Fleet {
     /// Printers as declared, driven by nothing: for tools that only need the list.
     pub fn declared(configs: &[PrinterConfig]) -> Fleet {
         Fleet {
-            printers: configs
-                .iter()
-                .map(|config| FleetPrinter {
-                    config: config.clone(),
-                    printer: None,
-                    _simulator: None,
-                })
-                .collect(),
+            holds: Default::default(),
+            events: broadcast::channel(1).0,
+            active: ActivePrints::default(),
+            printers: Arc::new(
+                configs
+                    .iter()
+                    .map(|config| FleetPrinter {
+                        config: config.clone(),
+                        printer: None,
+                        _simulator: None,
+                    })
+                    .collect(),
+            ),
         }
     }
 
     /// Starts a supervisor per printer (and a simulated printer on a pty under
-    /// `<data-dir>/virtual/` for each `port = "virtual"`), publishing to `bus`.
+    /// `<data-dir>/virtual/` for each `port = "virtual"`), publishing to `bus`. Printers in
+    /// `holds` are not connected (nothing is sent to them) until [`release`](Self::release)d.
     pub fn start(
         configs: &[PrinterConfig],
         data_dir: &Path,
         bus: &EventBus,
+        holds: HashMap<String, String>,
+        active: &ActivePrints,
     ) -> anyhow::Result<Fleet> {
         let (sender, receiver) = broadcast::channel(PRINTER_EVENT_BACKLOG);
-        tokio::spawn(bridge(receiver, bus.clone()));
+        tokio::spawn(bridge(receiver, bus.clone(), active.clone()));
         let mut printers = Vec::with_capacity(configs.len());
         for config in configs {
             let (port, simulator) = if config.is_virtual() {
@@ -80,7 +97,7 @@ impl Fleet {
                 PrinterSettings {
                     id: config.id.clone(),
                     engine: engine_config(config, port),
-                    auto_connect: config.auto_connect,
+                    auto_connect: config.auto_connect && !holds.contains_key(&config.id),
                 },
                 sender.clone(),
             );
@@ -90,17 +107,66 @@ impl Fleet {
                 _simulator: simulator,
             });
         }
-        Ok(Fleet { printers })
+        Ok(Fleet {
+            printers: Arc::new(printers),
+            holds: Arc::new(Mutex::new(holds)),
+            events: sender,
+            active: active.clone(),
+        })
+    }
+
+    /// Every printer event, from now on (the scheduler follows prints with it).
+    pub fn subscribe(&self) -> broadcast::Receiver<PrinterEvent> {
+        self.events.subscribe()
+    }
+
+    /// Why a printer is held, if it is.
+    pub fn hold(&self, id: &str) -> Option<String> {
+        self.holds.lock().expect("holds lock").get(id).cloned()
+    }
+
+    /// Releases a held printer (an operator decided): it connects if its config says so.
+    pub async fn release(&self, id: &str) {
+        let was_held = self.holds.lock().expect("holds lock").remove(id).is_some();
+        if was_held && self.config(id).is_some_and(|c| c.auto_connect) {
+            if let Some(printer) = self.printer(id) {
+                if let Err(e) = printer.connect().await {
+                    tracing::warn!(printer = id, error = %e, "released printer did not connect");
+                }
+            }
+        }
+    }
+
+    /// The ids of every printer, in config order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.printers.iter().map(|p| p.config.id.as_str())
+    }
+
+    /// Every printer's config, in config order.
+    pub fn configs(&self) -> impl Iterator<Item = &PrinterConfig> {
+        self.printers.iter().map(|p| &p.config)
     }
 
     /// Every printer's summary, in config order.
     pub fn summaries(&self) -> Vec<PrinterSummary> {
-        self.printers.iter().map(summary).collect()
+        self.printers.iter().map(|p| self.summarise(p)).collect()
     }
 
     /// One printer's summary.
     pub fn summary(&self, id: &str) -> Option<PrinterSummary> {
-        self.find(id).map(summary)
+        self.find(id).map(|p| self.summarise(p))
+    }
+
+    fn summarise(&self, p: &FleetPrinter) -> PrinterSummary {
+        let mut summary = summary(p);
+        if let Some(progress) = &mut summary.progress {
+            self.active.name_progress(&p.config.id, progress);
+        }
+        if let Some(reason) = self.hold(&p.config.id) {
+            summary.held = true;
+            summary.state_reason = Some(reason);
+        }
+        summary
     }
 
     /// The supervisor of a printer, when one drives it.
@@ -147,8 +213,19 @@ fn engine_config(config: &PrinterConfig, port: PathBuf) -> EngineConfig {
     engine
 }
 
-/// Republishes printer events as core events.
-async fn bridge(mut receiver: broadcast::Receiver<PrinterEvent>, bus: EventBus) {
+/// How a print that did not come from the queue is named: its file name (never a server path).
+fn file_name(file: &Path) -> String {
+    file.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Republishes printer events as core events, naming queued prints by their library path and task.
+async fn bridge(
+    mut receiver: broadcast::Receiver<PrinterEvent>,
+    bus: EventBus,
+    active: ActivePrints,
+) {
     loop {
         let event = match receiver.recv().await {
             Ok(event) => event,
@@ -175,19 +252,28 @@ async fn bridge(mut receiver: broadcast::Receiver<PrinterEvent>, bus: EventBus) 
                 time: sample.time_ms,
                 readings: sample.readings,
             },
-            PrinterEventKind::Progress(progress) => CoreEvent::Progress { printer, progress },
+            PrinterEventKind::Progress(mut progress) => {
+                active.name_progress(&printer, &mut progress);
+                CoreEvent::Progress { printer, progress }
+            }
             PrinterEventKind::Print {
                 phase,
                 progress,
                 reason,
-            } => CoreEvent::Print {
-                printer,
-                phase,
-                file: progress.file.display().to_string(),
-                task_id: None,
-                elapsed_secs: progress.elapsed_secs,
-                reason,
-            },
+            } => {
+                let claim = active.claim_for(&printer, &progress.file);
+                CoreEvent::Print {
+                    file: match &claim {
+                        Some(c) => c.file.clone(),
+                        None => file_name(&progress.file),
+                    },
+                    task_id: claim.map(|c| c.task_id.to_string()),
+                    printer,
+                    phase,
+                    elapsed_secs: progress.elapsed_secs,
+                    reason,
+                }
+            }
             PrinterEventKind::Log(line) => CoreEvent::PrinterLog { printer, line },
         };
         bus.publish(core);

@@ -33,6 +33,14 @@ pub struct PrinterSummary {
     pub temperatures: Vec<Temperature>,
     /// The running print's progress.
     pub progress: Option<Progress>,
+    /// Whether the printer is held until an operator decides about an interrupted print.
+    pub held: bool,
+    /// Whether its bed is confirmed clear for the next queued print.
+    pub bed_clear: bool,
+    /// Whether the bed clears itself after a print.
+    pub self_clearing: bool,
+    /// Tags queued jobs can ask for.
+    pub tags: Vec<String>,
 }
 
 impl PrinterSummary {
@@ -48,7 +56,16 @@ impl PrinterSummary {
             state_reason: status.reason,
             temperatures: status.temperatures,
             progress: status.progress,
+            held: false,
+            bed_clear: false,
+            self_clearing: config.self_clearing(),
+            tags: config.tags(),
         }
+    }
+
+    /// Whether the printer is idle and waits for an operator to confirm its bed is clear.
+    pub fn awaiting_bed_clear(&self) -> bool {
+        self.state == PrinterState::Operational && !self.bed_clear && !self.self_clearing
     }
 
     /// A printer no supervisor runs (`printfarm plugin check`).

@@ -13,6 +13,7 @@ use crate::core::{PrinterState, Temperature};
 /// about once a second per printer, so this holds several seconds of a hundred-printer farm.
 pub const BACKLOG: usize = 4096;
 
+pub use printfarm_core::library::FileChange;
 pub use printfarm_serial::supervisor::PrintPhase;
 
 /// One event of the core.
@@ -68,6 +69,20 @@ pub enum CoreEvent {
         /// Why, for failures.
         reason: Option<String>,
     },
+    /// A library file or folder was added, removed or analysed.
+    Files {
+        /// Library path.
+        path: String,
+        /// What happened.
+        change: FileChange,
+    },
+    /// A job was queued, changed or ended.
+    Jobs {
+        /// Job id.
+        job_id: String,
+        /// A short description.
+        what: String,
+    },
 }
 
 impl CoreEvent {
@@ -79,6 +94,8 @@ impl CoreEvent {
             CoreEvent::Progress { .. } => "progress",
             CoreEvent::PrinterLog { .. } => "printer-log",
             CoreEvent::Print { .. } => "print",
+            CoreEvent::Files { .. } => "files",
+            CoreEvent::Jobs { .. } => "jobs",
         }
     }
 }

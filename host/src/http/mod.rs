@@ -3,12 +3,12 @@
 //! - [`dispatch`]: a request → the matched plugin route → a fresh instance → the response.
 //! - [`staging`]: multipart uploads streamed to disk; the plugin gets handles.
 //! - [`push`]: websockets on plugins' push routes.
-//! - [`host_api`]: the host's own routes under [`HOST_PREFIX`](crate::HOST_PREFIX).
+//! - [`api`]: the host's own routes under [`HOST_PREFIX`](crate::HOST_PREFIX).
 //! - [`error`]: JSON error responses.
 
+pub mod api;
 pub mod dispatch;
 pub mod error;
-pub mod host_api;
 pub mod push;
 pub mod staging;
 
@@ -49,7 +49,7 @@ pub fn app(host: Arc<HostState>, listener: Listener) -> (SocketAddr, Router) {
     });
     let mut router = Router::new();
     if listener.host_routes {
-        router = router.nest(crate::HOST_PREFIX, host_api::router());
+        router = router.nest(crate::HOST_PREFIX, api::router(state.clone()));
     }
     let router = router.fallback(dispatch::dispatch).with_state(state);
     (listener.addr, router)

@@ -5,7 +5,7 @@ use super::bindings::printfarm::plugin::printers::{
     PrintProgress, PrinterInfo, PrinterState as WitState, Temperature as WitTemperature,
 };
 use crate::core::{PrinterState, PrinterSummary, Temperature};
-use crate::events::{CoreEvent, PrintPhase};
+use crate::events::{CoreEvent, FileChange, PrintPhase};
 use printfarm_serial::engine::Progress;
 
 /// A printer state as WIT sees it.
@@ -43,7 +43,7 @@ pub fn printer_info(p: &PrinterSummary) -> PrinterInfo {
         profile: p.profile.clone(),
         temperatures: p.temperatures.iter().map(temperature).collect(),
         progress: p.progress.as_ref().map(progress),
-        awaiting_bed_clear: false,
+        awaiting_bed_clear: p.awaiting_bed_clear(),
     }
 }
 
@@ -117,6 +117,18 @@ pub fn event(e: &CoreEvent) -> Event {
             task_id: task_id.clone(),
             elapsed_secs: *elapsed_secs,
             reason: reason.clone(),
+        }),
+        CoreEvent::Files { path, change } => Event::Files(wit_events::FileChanged {
+            path: path.clone(),
+            change: match change {
+                FileChange::Added => wit_events::FileChange::Added,
+                FileChange::Removed => wit_events::FileChange::Removed,
+                FileChange::Analysed => wit_events::FileChange::Analysed,
+            },
+        }),
+        CoreEvent::Jobs { job_id, what } => Event::Jobs(wit_events::JobChanged {
+            job_id: job_id.clone(),
+            what: what.clone(),
         }),
     }
 }

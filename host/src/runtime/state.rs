@@ -16,10 +16,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::HostError;
 use super::host::outbound::OutboundPolicy;
 use super::host::sockets::SocketHub;
+use crate::core::scheduler::ActivePrints;
 use crate::core::Fleet;
 use crate::events::EventBus;
 use crate::plugin::{Capability, Grants, Limits, Manifest};
 use crate::storage::Storage;
+use printfarm_core::identity::Identities;
+use printfarm_core::library::Library;
+use printfarm_core::queue::Queue;
 
 /// How much of a guest's stderr (a panic message, a debug print) is kept per call for the log.
 pub const STDERR_CAPTURE_BYTES: usize = 16 << 10;
@@ -33,12 +37,41 @@ pub struct Services {
     pub storage: Storage,
     /// The farm's printers, in config order.
     pub printers: Fleet,
+    /// Users, API keys and sessions.
+    pub identities: Identities,
+    /// The G-code library.
+    pub library: Library,
+    /// The job queue.
+    pub queue: Queue,
+    /// What the scheduler prints where.
+    pub active: ActivePrints,
     /// The event bus.
     pub events: EventBus,
     /// The HTTP client for outbound calls.
     pub http: reqwest::Client,
     /// Client push connections and outbound websockets.
     pub sockets: SocketHub,
+}
+
+impl Services {
+    /// Every printer's summary with its bed state, in config order.
+    pub fn printer_summaries(&self) -> Vec<crate::core::PrinterSummary> {
+        self.printers
+            .summaries()
+            .into_iter()
+            .map(|s| self.with_bed(s))
+            .collect()
+    }
+
+    /// One printer's summary with its bed state.
+    pub fn printer_summary(&self, id: &str) -> Option<crate::core::PrinterSummary> {
+        self.printers.summary(id).map(|s| self.with_bed(s))
+    }
+
+    fn with_bed(&self, mut summary: crate::core::PrinterSummary) -> crate::core::PrinterSummary {
+        summary.bed_clear = self.queue.bed_state(&summary.id).unwrap_or(false);
+        summary
+    }
 }
 
 /// What every call of one plugin shares.

@@ -1,39 +1,74 @@
 //! `printfarm:plugin/auth`: needs `auth`; `create-api-key` needs `auth.issue-keys`.
 //!
-//! Farm identities are not part of this build: calls check their capability, then answer `unavailable`.
+//! The farm's identities: an OctoPrint key, a Pod Manager session and a host API key all resolve
+//! to the same user.
 
-use super::super::bindings::printfarm::plugin::auth::{self, Identity};
+use super::super::bindings::printfarm::plugin::auth::{self, Identity, Role};
 use super::super::bindings::HostError;
 use super::super::state::CallState;
+use super::core_error;
 use crate::plugin::Capability;
+use printfarm_core::identity::{self as core_identity, Identities};
+
+fn identity(i: core_identity::Identity) -> Identity {
+    Identity {
+        user: i.user,
+        role: match i.role {
+            core_identity::Role::Admin => Role::Admin,
+            core_identity::Role::Operator => Role::Operator,
+            core_identity::Role::Viewer => Role::Viewer,
+        },
+    }
+}
 
 impl CallState {
-    fn identity_call<T>(&self, cap: Capability) -> Result<T, HostError> {
-        self.core_unavailable(cap, "farm users and API keys are")
+    fn identities(&self, cap: Capability) -> Result<Identities, HostError> {
+        self.plugin.require(cap)?;
+        Ok(self.plugin.services.identities.clone())
     }
 }
 
 impl auth::Host for CallState {
-    async fn verify_api_key(&mut self, _key: String) -> Result<Option<Identity>, HostError> {
-        self.identity_call(Capability::Auth)
+    async fn verify_api_key(&mut self, key: String) -> Result<Option<Identity>, HostError> {
+        let ids = self.identities(Capability::Auth)?;
+        Ok(ids
+            .verify_api_key(&key)
+            .await
+            .map_err(core_error)?
+            .map(identity))
     }
     async fn verify_password(
         &mut self,
-        _user: String,
-        _password: String,
+        user: String,
+        password: String,
     ) -> Result<Option<Identity>, HostError> {
-        self.identity_call(Capability::Auth)
+        let ids = self.identities(Capability::Auth)?;
+        Ok(ids
+            .verify_password(&user, &password)
+            .await
+            .map_err(core_error)?
+            .map(identity))
     }
-    async fn create_session(&mut self, _user: String, _ttl_secs: u32) -> Result<String, HostError> {
-        self.identity_call(Capability::Auth)
+    async fn create_session(&mut self, user: String, ttl_secs: u32) -> Result<String, HostError> {
+        let ids = self.identities(Capability::Auth)?;
+        ids.create_session(&user, ttl_secs)
+            .await
+            .map_err(core_error)
     }
-    async fn check_session(&mut self, _token: String) -> Result<Option<Identity>, HostError> {
-        self.identity_call(Capability::Auth)
+    async fn check_session(&mut self, token: String) -> Result<Option<Identity>, HostError> {
+        let ids = self.identities(Capability::Auth)?;
+        Ok(ids
+            .check_session(&token)
+            .await
+            .map_err(core_error)?
+            .map(identity))
     }
-    async fn end_session(&mut self, _token: String) -> Result<(), HostError> {
-        self.identity_call(Capability::Auth)
+    async fn end_session(&mut self, token: String) -> Result<(), HostError> {
+        let ids = self.identities(Capability::Auth)?;
+        ids.end_session(&token).await.map_err(core_error)
     }
-    async fn create_api_key(&mut self, _user: String, _label: String) -> Result<String, HostError> {
-        self.identity_call(Capability::AuthIssueKeys)
+    async fn create_api_key(&mut self, user: String, label: String) -> Result<String, HostError> {
+        let ids = self.identities(Capability::AuthIssueKeys)?;
+        ids.create_api_key(&user, &label).await.map_err(core_error)
     }
 }

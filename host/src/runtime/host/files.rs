@@ -1,58 +1,120 @@
 //! `printfarm:plugin/files`: reading needs `files.read`, changes need `files.write`.
 //!
-//! The G-code library is not part of this build: every call checks its capability and then
-//! answers `unavailable`. `store-upload` still validates the handle so plugin authors see handle
-//! errors now.
+//! The G-code library of the core. Uploads are stored from the host's staged files by handle, so
+//! file bytes never enter the plugin.
 
-use super::super::bindings::printfarm::plugin::files::{self, FileInfo};
+use super::super::bindings::printfarm::plugin::files::{self, Analysis, FileInfo, Thumbnail};
 use super::super::bindings::HostError;
 use super::super::state::CallState;
+use super::core_error;
 use crate::plugin::Capability;
+use printfarm_core::library::{self, Library};
 
-/// What the `unavailable` answers name.
-const LIBRARY: &str = "the G-code library is";
+fn analysis(a: &library::Analysis) -> Analysis {
+    Analysis {
+        lines: a.lines,
+        estimated_print_secs: a.estimated_print_secs,
+        filament_mm: a.filament_mm.clone(),
+        layers: a.layers,
+        bounds: a
+            .bounds
+            .map(|b| (b.min_x, b.min_y, b.min_z, b.max_x, b.max_y, b.max_z)),
+        slicer: a.slicer.clone(),
+        thumbnails: a
+            .thumbnails
+            .iter()
+            .map(|t| Thumbnail {
+                width: t.width,
+                height: t.height,
+                format: t.format.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A library entry as WIT sees it.
+pub fn file_info(f: &library::FileInfo) -> FileInfo {
+    FileInfo {
+        path: f.path.clone(),
+        name: f.name.clone(),
+        is_folder: f.is_folder,
+        size: f.size,
+        modified: f.modified_ms.max(0) as u64,
+        sha256: f.sha256.clone(),
+        analysis: f.analysis.as_ref().map(analysis),
+    }
+}
 
 impl CallState {
-    fn files_call<T>(&self, cap: Capability) -> Result<T, HostError> {
-        self.core_unavailable(cap, LIBRARY)
+    fn library(&self, cap: Capability) -> Result<Library, HostError> {
+        self.plugin.require(cap)?;
+        Ok(self.plugin.services.library.clone())
     }
 }
 
 impl files::Host for CallState {
-    async fn list(
-        &mut self,
-        _folder: String,
-        _recursive: bool,
-    ) -> Result<Vec<FileInfo>, HostError> {
-        self.files_call(Capability::FilesRead)
+    async fn list(&mut self, folder: String, recursive: bool) -> Result<Vec<FileInfo>, HostError> {
+        let entries = self
+            .library(Capability::FilesRead)?
+            .list(&folder, recursive)
+            .await
+            .map_err(core_error)?;
+        Ok(entries.iter().map(file_info).collect())
     }
-    async fn stat(&mut self, _path: String) -> Result<FileInfo, HostError> {
-        self.files_call(Capability::FilesRead)
+    async fn stat(&mut self, path: String) -> Result<FileInfo, HostError> {
+        let entry = self
+            .library(Capability::FilesRead)?
+            .stat(&path)
+            .await
+            .map_err(core_error)?;
+        Ok(file_info(&entry))
     }
     async fn store_upload(
         &mut self,
         upload: u64,
-        _path: String,
-        _overwrite: bool,
+        path: String,
+        overwrite: bool,
     ) -> Result<FileInfo, HostError> {
-        self.plugin.require(Capability::FilesWrite)?;
-        self.take_upload(upload)?;
-        self.files_call(Capability::FilesWrite)
+        let library = self.library(Capability::FilesWrite)?;
+        let staged = self.take_upload(upload)?;
+        let received = library
+            .receive_file(&staged.file)
+            .await
+            .map_err(core_error)?;
+        let stored = library
+            .store(received, &path, overwrite)
+            .await
+            .map_err(core_error)?;
+        Ok(file_info(&stored))
     }
-    async fn make_folder(&mut self, _path: String) -> Result<FileInfo, HostError> {
-        self.files_call(Capability::FilesWrite)
+    async fn make_folder(&mut self, path: String) -> Result<FileInfo, HostError> {
+        let entry = self
+            .library(Capability::FilesWrite)?
+            .make_folder(&path)
+            .await
+            .map_err(core_error)?;
+        Ok(file_info(&entry))
     }
-    async fn move_(
-        &mut self,
-        _source: String,
-        _destination: String,
-    ) -> Result<FileInfo, HostError> {
-        self.files_call(Capability::FilesWrite)
+    async fn move_(&mut self, source: String, destination: String) -> Result<FileInfo, HostError> {
+        let entry = self
+            .library(Capability::FilesWrite)?
+            .move_entry(&source, &destination)
+            .await
+            .map_err(core_error)?;
+        Ok(file_info(&entry))
     }
-    async fn copy(&mut self, _source: String, _destination: String) -> Result<FileInfo, HostError> {
-        self.files_call(Capability::FilesWrite)
+    async fn copy(&mut self, source: String, destination: String) -> Result<FileInfo, HostError> {
+        let entry = self
+            .library(Capability::FilesWrite)?
+            .copy_entry(&source, &destination)
+            .await
+            .map_err(core_error)?;
+        Ok(file_info(&entry))
     }
-    async fn delete(&mut self, _path: String) -> Result<(), HostError> {
-        self.files_call(Capability::FilesWrite)
+    async fn delete(&mut self, path: String) -> Result<(), HostError> {
+        self.library(Capability::FilesWrite)?
+            .delete(&path)
+            .await
+            .map_err(core_error)
     }
 }

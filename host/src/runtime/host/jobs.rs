@@ -1,43 +1,162 @@
 //! `printfarm:plugin/jobs`: reading needs `jobs.read`, changes need `jobs.write`.
 //!
-//! The job queue is not part of this build: calls check their capability, then answer `unavailable`.
+//! The core's persistent queue; ids cross the boundary as decimal strings.
 
-use super::super::bindings::printfarm::plugin::jobs::{self, JobInfo, JobSpec, TaskInfo};
+use super::super::bindings::printfarm::plugin::jobs::{
+    self, JobInfo, JobSpec, Placement, TaskInfo, TaskState,
+};
 use super::super::bindings::HostError;
 use super::super::state::CallState;
+use super::core_error;
 use crate::plugin::Capability;
+use printfarm_core::queue::{self, Queue};
+
+fn state(s: queue::TaskState) -> TaskState {
+    match s {
+        queue::TaskState::Queued => TaskState::Queued,
+        queue::TaskState::Printing => TaskState::Running,
+        queue::TaskState::Done => TaskState::Done,
+        queue::TaskState::Failed => TaskState::Failed,
+        queue::TaskState::Cancelled => TaskState::Cancelled,
+        queue::TaskState::Interrupted => TaskState::Interrupted,
+    }
+}
+
+fn ms(v: Option<i64>) -> Option<u64> {
+    v.map(|v| v.max(0) as u64)
+}
+
+fn task_info(t: &queue::Task) -> TaskInfo {
+    TaskInfo {
+        id: t.id.to_string(),
+        job_id: t.job_id.to_string(),
+        copy: t.copy,
+        printer: t.printer.clone(),
+        state: state(t.state),
+        started: ms(t.started_ms),
+        finished: ms(t.finished_ms),
+        file_pos: t.file_pos,
+        reason: t.reason.clone(),
+    }
+}
+
+fn job_info(j: &queue::Job) -> JobInfo {
+    JobInfo {
+        id: j.id.to_string(),
+        spec: JobSpec {
+            file: j.file.clone(),
+            copies: j.copies,
+            priority: j.priority,
+            placement: Placement {
+                printers: j.placement.printers.clone(),
+                tags: j.placement.tags.clone(),
+            },
+        },
+        created: j.created_ms.max(0) as u64,
+        tasks: j.tasks.iter().map(task_info).collect(),
+    }
+}
+
+/// A print attempt of the history as a task record of that attempt.
+fn attempt_info(p: &queue::PrintRecord) -> TaskInfo {
+    TaskInfo {
+        id: p.task_id.to_string(),
+        job_id: p.job_id.to_string(),
+        copy: 0,
+        printer: Some(p.printer.clone()),
+        state: state(p.outcome),
+        started: Some(p.started_ms.max(0) as u64),
+        finished: ms(p.finished_ms),
+        file_pos: Some(p.file_pos),
+        reason: p.reason.clone(),
+    }
+}
+
+fn id(s: &str, what: &str) -> Result<i64, HostError> {
+    s.parse()
+        .map_err(|_| HostError::Invalid(format!("`{s}` is not a {what} id (ids are numbers)")))
+}
 
 impl CallState {
-    fn queue_call<T>(&self, cap: Capability) -> Result<T, HostError> {
-        self.core_unavailable(cap, "the job queue is")
+    fn queue(&self, cap: Capability) -> Result<Queue, HostError> {
+        self.plugin.require(cap)?;
+        Ok(self.plugin.services.queue.clone())
     }
 }
 
 impl jobs::Host for CallState {
-    async fn enqueue(&mut self, _spec: JobSpec) -> Result<JobInfo, HostError> {
-        self.queue_call(Capability::JobsWrite)
+    async fn enqueue(&mut self, spec: JobSpec) -> Result<JobInfo, HostError> {
+        let queue = self.queue(Capability::JobsWrite)?;
+        let spec = queue::JobSpec {
+            file: spec.file,
+            copies: spec.copies,
+            priority: spec.priority,
+            placement: queue::Placement {
+                printers: spec.placement.printers,
+                tags: spec.placement.tags,
+            },
+        };
+        let job = queue
+            .enqueue(spec, Some(&format!("plugin:{}", self.plugin.id)))
+            .await
+            .map_err(core_error)?;
+        Ok(job_info(&job))
     }
     async fn list(&mut self) -> Result<Vec<JobInfo>, HostError> {
-        self.queue_call(Capability::JobsRead)
+        let jobs = self
+            .queue(Capability::JobsRead)?
+            .jobs()
+            .await
+            .map_err(core_error)?;
+        Ok(jobs.iter().map(job_info).collect())
     }
-    async fn get(&mut self, _id: String) -> Result<JobInfo, HostError> {
-        self.queue_call(Capability::JobsRead)
+    async fn get(&mut self, job: String) -> Result<JobInfo, HostError> {
+        let queue = self.queue(Capability::JobsRead)?;
+        let job = queue.job(id(&job, "job")?).await.map_err(core_error)?;
+        Ok(job_info(&job))
     }
-    async fn cancel(&mut self, _id: String) -> Result<(), HostError> {
-        self.queue_call(Capability::JobsWrite)
+    async fn cancel(&mut self, job: String) -> Result<(), HostError> {
+        let queue = self.queue(Capability::JobsWrite)?;
+        let reason = format!("cancelled by plugin {}", self.plugin.id);
+        let running = queue
+            .cancel(id(&job, "job")?, &reason)
+            .await
+            .map_err(core_error)?;
+        for (task, printer) in running {
+            if let Some(p) = self.plugin.services.printers.printer(&printer) {
+                if let Err(e) = p.cancel().await {
+                    tracing::warn!(%printer, task, error = %e, "cancelling a running copy failed");
+                }
+            }
+        }
+        Ok(())
     }
-    async fn set_priority(&mut self, _id: String, _priority: i32) -> Result<(), HostError> {
-        self.queue_call(Capability::JobsWrite)
+    async fn set_priority(&mut self, job: String, priority: i32) -> Result<(), HostError> {
+        let queue = self.queue(Capability::JobsWrite)?;
+        queue
+            .set_priority(id(&job, "job")?, priority)
+            .await
+            .map_err(core_error)
     }
-    async fn retry_task(&mut self, _task_id: String) -> Result<(), HostError> {
-        self.queue_call(Capability::JobsWrite)
+    async fn retry_task(&mut self, task_id: String) -> Result<(), HostError> {
+        let queue = self.queue(Capability::JobsWrite)?;
+        queue
+            .retry(id(&task_id, "task")?)
+            .await
+            .map(|_| ())
+            .map_err(core_error)
     }
     async fn history(
         &mut self,
-        _printer: Option<String>,
-        _file: Option<String>,
-        _limit: u32,
+        printer: Option<String>,
+        file: Option<String>,
+        limit: u32,
     ) -> Result<Vec<TaskInfo>, HostError> {
-        self.queue_call(Capability::JobsRead)
+        let queue = self.queue(Capability::JobsRead)?;
+        let records = queue
+            .history(printer.as_deref(), file.as_deref(), limit)
+            .await
+            .map_err(core_error)?;
+        Ok(records.iter().map(attempt_info).collect())
     }
 }

@@ -1,8 +1,7 @@
 //! The host side of every WIT interface the plugin world imports, one file per interface.
 //!
 //! Each function first checks its capability ([`PluginContext::require`](super::state::PluginContext::require))
-//! and then calls into the core. Interfaces whose core side is not part of this build answer
-//! `host-error.unavailable` with a sentence saying so.
+//! and then calls into the core; core errors become [`HostError`]s with the same message.
 
 pub mod auth;
 pub mod config;
@@ -18,21 +17,22 @@ pub mod sockets;
 use super::bindings::printfarm::plugin::{events, http_types, types};
 use super::bindings::HostError;
 use super::state::CallState;
-use crate::plugin::Capability;
 
-impl CallState {
-    /// A call into a part of the core this build does not have: the capability is still checked
-    /// first (so plugin authors see grant errors now), then the call answers `unavailable`,
-    /// saying which part is missing.
-    pub(crate) fn core_unavailable<T>(
-        &self,
-        cap: Capability,
-        missing: &str,
-    ) -> Result<T, HostError> {
-        self.plugin.require(cap)?;
-        Err(HostError::Unavailable(format!(
-            "{missing} not available in this printfarm build"
-        )))
+/// A core error as a plugin sees it.
+pub(crate) fn core_error(e: printfarm_core::CoreError) -> HostError {
+    use printfarm_core::CoreError;
+    let message = e.to_string();
+    match e {
+        CoreError::Invalid(_) => HostError::Invalid(message),
+        CoreError::NotFound(_) => HostError::NotFound(message),
+        CoreError::Conflict(_) => HostError::Conflict(message),
+        CoreError::TooLarge(_) => HostError::Limit(message),
+        CoreError::Storage(_) | CoreError::Io { .. } => {
+            tracing::error!(error = %message, "a plugin's host call failed inside the core");
+            HostError::Internal(
+                "the host failed to serve this call; its log has the details".into(),
+            )
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! `printfarm:plugin/printers`: reading needs `printers.read`, control needs `printers.control`.
 //!
-//! Reads and controls the printers through their supervisors. Starting a library file and
-//! confirming a cleared bed answer `unavailable` until the library and the queue exist.
+//! Reads and controls the printers through their supervisors. Starting a library file goes through
+//! the queue (a single-copy job pinned to the printer, ahead of everything), so its history and
+//! crash recovery are those of every other print.
 
 use printfarm_serial::commands::Jog;
 use printfarm_serial::engine::ControlError;
@@ -11,15 +12,15 @@ use super::super::bindings::printfarm::plugin::printers::{self, PrinterInfo, Tem
 use super::super::bindings::HostError;
 use super::super::convert;
 use super::super::state::CallState;
-use crate::core::PrinterSummary;
+use crate::core::{PrinterState, PrinterSummary};
 use crate::plugin::Capability;
+use printfarm_core::queue::{JobSpec, Placement};
 
 impl CallState {
     fn find_printer(&self, id: &str) -> Result<PrinterSummary, HostError> {
         self.plugin
             .services
-            .printers
-            .summary(id)
+            .printer_summary(id)
             .ok_or_else(|| not_found(id))
     }
 
@@ -58,8 +59,7 @@ impl printers::Host for CallState {
         Ok(self
             .plugin
             .services
-            .printers
-            .summaries()
+            .printer_summaries()
             .iter()
             .map(convert::printer_info)
             .collect())
@@ -103,11 +103,37 @@ impl printers::Host for CallState {
         let printer = self.controlled(&id)?;
         printer.send(commands).await.map_err(control_error)
     }
-    async fn start_print(&mut self, id: String, _file: String) -> Result<(), HostError> {
+    async fn start_print(&mut self, id: String, file: String) -> Result<(), HostError> {
         self.controlled(&id)?;
-        Err(HostError::Unavailable(
-            "printing library files needs the G-code library, which this printfarm build does not have yet".into(),
-        ))
+        let services = &self.plugin.services;
+        let summary = self.find_printer(&id)?;
+        if summary.state != PrinterState::Operational || services.active.of(&id).is_some() {
+            return Err(HostError::Conflict(format!(
+                "printer `{id}` is {}, not idle and operational",
+                format!("{:?}", summary.state).to_lowercase()
+            )));
+        }
+        let spec = JobSpec {
+            file,
+            copies: 1,
+            // "Print now": ahead of every queued job, on this printer only.
+            priority: i32::MAX,
+            placement: Placement {
+                printers: vec![id.clone()],
+                tags: Vec::new(),
+            },
+        };
+        services
+            .queue
+            .enqueue(spec, Some(&format!("plugin:{}", self.plugin.id)))
+            .await
+            .map_err(super::core_error)?;
+        // Whoever starts a print by hand vouches for the bed.
+        services
+            .queue
+            .set_bed_clear(&id, true)
+            .await
+            .map_err(super::core_error)
     }
     async fn pause(&mut self, id: String) -> Result<(), HostError> {
         self.controlled(&id)?.pause().await.map_err(control_error)
@@ -163,9 +189,11 @@ impl printers::Host for CallState {
     }
     async fn bed_cleared(&mut self, id: String) -> Result<(), HostError> {
         self.controlled(&id)?;
-        Err(HostError::Unavailable(
-            "bed-cleared belongs to the job queue, which this printfarm build does not have yet"
-                .into(),
-        ))
+        self.plugin
+            .services
+            .queue
+            .set_bed_clear(&id, true)
+            .await
+            .map_err(super::core_error)
     }
 }

@@ -1,7 +1,13 @@
 //! The database. SQLite (WAL) in the data directory is the embedded default; everything outside
 //! this module talks to it through typed methods, so another backend can come in behind them.
+//!
+//! The SQL here stays within what SQLite and PostgreSQL both understand (`ON CONFLICT … DO UPDATE`,
+//! `RETURNING`, integer timestamps and booleans); only the migrations' DDL is per backend.
 
+pub mod identity;
 pub mod kv;
+pub mod library;
+pub mod queue;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -28,10 +34,19 @@ pub enum StorageError {
 /// The database handle. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Storage {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl Storage {
+    /// Begins a transaction that will write. SQLite takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so two writers queue on the busy timeout instead of one failing with
+    /// "database is locked" when it upgrades a read to a write.
+    pub(crate) async fn write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// Opens (creating if needed) the SQLite database at `path` and applies the migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Storage, StorageError> {
         let open_err = |source| StorageError::Open {

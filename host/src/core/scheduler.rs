@@ -1,0 +1,350 @@
+//! The scheduler: turns the queue into prints. When a printer is operational, idle, not held
+//! and its bed is confirmed clear, it claims a task and starts it; it follows each print through
+//! the printer's events, records its progress and how it ended, and marks the bed as needing
+//! clearing unless the printer clears itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use printfarm_core::library::Library;
+use printfarm_core::queue::{Claim, PrintProgress, Queue, TaskState};
+use printfarm_serial::engine::Progress;
+use printfarm_serial::supervisor::{PrintPhase, PrinterEvent, PrinterEventKind, PrinterState};
+use tokio::sync::broadcast;
+
+use super::Fleet;
+
+/// How often a running print's acknowledged position is written to the database: after a crash
+/// the interrupted task's record is at most this old.
+pub const PROGRESS_PERSIST_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the scheduler looks at every printer even without an event.
+const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A print the scheduler started.
+#[derive(Debug, Clone)]
+pub struct ActivePrint {
+    /// What was claimed.
+    pub claim: Claim,
+    /// Whether the printer was seen printing it (events or status).
+    seen_running: bool,
+    /// When progress was last written.
+    persisted: Instant,
+}
+
+/// The prints the scheduler runs, by printer, and the last one each printer started (so events
+/// that arrive after a print ended still find its task and library path).
+#[derive(Clone, Default)]
+pub struct ActivePrints {
+    running: Arc<Mutex<HashMap<String, ActivePrint>>>,
+    last: Arc<Mutex<HashMap<String, Claim>>>,
+}
+
+impl ActivePrints {
+    /// The queue task a printer is printing, if it came from the queue.
+    pub fn of(&self, printer: &str) -> Option<Claim> {
+        self.running
+            .lock()
+            .expect("active lock")
+            .get(printer)
+            .map(|a| a.claim.clone())
+    }
+
+    /// The claim behind a print of `file` (a blob path) on `printer`, running or just ended.
+    pub fn claim_for(&self, printer: &str, file: &std::path::Path) -> Option<Claim> {
+        let last = self.last.lock().expect("active lock");
+        let claim = last.get(printer)?;
+        (file.file_name()?.to_str()? == claim.blob).then(|| claim.clone())
+    }
+
+    /// Names a queued print's progress by its library path instead of the blob on disk.
+    pub fn name_progress(&self, printer: &str, progress: &mut Progress) {
+        if let Some(claim) = self.claim_for(printer, &progress.file) {
+            progress.file = claim.file.into();
+        }
+    }
+
+    fn insert(&self, printer: &str, print: ActivePrint) {
+        self.last
+            .lock()
+            .expect("active lock")
+            .insert(printer.to_string(), print.claim.clone());
+        self.running
+            .lock()
+            .expect("active lock")
+            .insert(printer.to_string(), print);
+    }
+}
+
+fn progress_of(p: &Progress) -> PrintProgress {
+    PrintProgress {
+        last_line: p.last_acked_line,
+        file_pos: p.acked_offset,
+        file_size: p.file_size,
+        lines_acked: p.lines_acked,
+        resends: p.resends,
+    }
+}
+
+fn outcome_of(phase: PrintPhase) -> Option<TaskState> {
+    match phase {
+        PrintPhase::Done => Some(TaskState::Done),
+        PrintPhase::Failed => Some(TaskState::Failed),
+        PrintPhase::Cancelled => Some(TaskState::Cancelled),
+        PrintPhase::Started | PrintPhase::Paused | PrintPhase::Resumed => None,
+    }
+}
+
+/// The scheduler's handles.
+pub struct Scheduler {
+    fleet: Fleet,
+    queue: Queue,
+    library: Library,
+    active: ActivePrints,
+}
+
+impl Scheduler {
+    /// Starts the scheduler task and returns the shared view of what it prints.
+    pub fn spawn(fleet: Fleet, queue: Queue, library: Library, active: ActivePrints) {
+        let scheduler = Scheduler {
+            fleet,
+            queue,
+            library,
+            active: active.clone(),
+        };
+        tokio::spawn(scheduler.run());
+    }
+
+    async fn run(self) {
+        let mut events = self.fleet.subscribe();
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(event) => self.on_event(event).await,
+                    Err(broadcast::error::RecvError::Lagged(lost)) => {
+                        tracing::warn!(lost, "scheduler lost printer events; reconciling from printer status");
+                        self.reconcile().await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = self.queue.woken() => {}
+                _ = tokio::time::sleep(RECONCILE_INTERVAL) => self.reconcile().await,
+            }
+            self.dispatch().await;
+        }
+    }
+
+    async fn on_event(&self, event: PrinterEvent) {
+        let printer = event.printer;
+        match event.kind {
+            PrinterEventKind::Print {
+                phase,
+                progress,
+                reason,
+            } => {
+                if let Some(outcome) = outcome_of(phase) {
+                    self.finish(&printer, outcome, reason.as_deref(), Some(&progress))
+                        .await;
+                } else if let Some(a) = self
+                    .active
+                    .running
+                    .lock()
+                    .expect("active lock")
+                    .get_mut(&printer)
+                {
+                    a.seen_running = true;
+                }
+            }
+            PrinterEventKind::Progress(progress) => {
+                let due = {
+                    let mut active = self.active.running.lock().expect("active lock");
+                    match active.get_mut(&printer) {
+                        Some(a) if a.persisted.elapsed() >= PROGRESS_PERSIST_INTERVAL => {
+                            a.persisted = Instant::now();
+                            a.seen_running = true;
+                            Some(a.claim.print_id)
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(print_id) = due {
+                    if let Err(e) = self
+                        .queue
+                        .record_progress(print_id, progress_of(&progress))
+                        .await
+                    {
+                        tracing::warn!(%printer, error = %e, "cannot record print progress");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Records the end of a printer's queued print; the bed then needs clearing unless it clears itself.
+    async fn finish(
+        &self,
+        printer: &str,
+        outcome: TaskState,
+        reason: Option<&str>,
+        progress: Option<&Progress>,
+    ) {
+        let Some(active) = self
+            .active
+            .running
+            .lock()
+            .expect("active lock")
+            .remove(printer)
+        else {
+            return;
+        };
+        match self
+            .queue
+            .finish(
+                active.claim.print_id,
+                outcome,
+                reason,
+                progress.map(progress_of),
+            )
+            .await
+        {
+            Ok(record) => tracing::info!(
+                printer,
+                task = record.task_id,
+                job = record.job_id,
+                outcome = outcome.as_str(),
+                last_line = record.last_line,
+                "queued print ended"
+            ),
+            Err(e) => tracing::error!(printer, error = %e, "cannot record the end of a print"),
+        }
+        let self_clearing = self
+            .fleet
+            .config(printer)
+            .is_some_and(|c| c.self_clearing());
+        if !self_clearing {
+            if let Err(e) = self.queue.set_bed_clear(printer, false).await {
+                tracing::error!(printer, error = %e, "cannot record that the bed needs clearing");
+            }
+        }
+    }
+
+    /// Ends prints whose end the scheduler missed (lost events): the printer no longer prints.
+    async fn reconcile(&self) {
+        let ended: Vec<(String, Option<(PrintPhase, Progress)>)> = {
+            let mut active = self.active.running.lock().expect("active lock");
+            let mut ended = Vec::new();
+            for (printer, a) in active.iter_mut() {
+                let Some(status) = self.fleet.printer(printer).map(|p| p.status()) else {
+                    continue;
+                };
+                if status.state.is_printing() {
+                    a.seen_running = true;
+                } else if a.seen_running {
+                    ended.push((printer.clone(), status.last_print));
+                }
+            }
+            ended
+        };
+        for (printer, last) in ended {
+            match last.and_then(|(phase, progress)| outcome_of(phase).map(|o| (o, progress))) {
+                Some((outcome, progress)) => {
+                    self.finish(&printer, outcome, None, Some(&progress)).await
+                }
+                None => {
+                    self.finish(
+                        &printer,
+                        TaskState::Failed,
+                        Some("the print ended while its events were lost"),
+                        None,
+                    )
+                    .await
+                }
+            }
+        }
+    }
+
+    /// Whether a printer may take a task now.
+    async fn ready(&self, printer: &str) -> bool {
+        if self.fleet.hold(printer).is_some()
+            || self
+                .active
+                .running
+                .lock()
+                .expect("active lock")
+                .contains_key(printer)
+        {
+            return false;
+        }
+        let Some(status) = self.fleet.printer(printer).map(|p| p.status()) else {
+            return false;
+        };
+        if status.state != PrinterState::Operational {
+            return false;
+        }
+        let self_clearing = self
+            .fleet
+            .config(printer)
+            .is_some_and(|c| c.self_clearing());
+        match self.queue.bed_state(printer) {
+            Some(clear) => clear || self_clearing,
+            // Never stated: a self-clearing printer is ready; any other needs an operator's word first.
+            None => self_clearing,
+        }
+    }
+
+    /// Lets every ready printer claim a task, in config order.
+    async fn dispatch(&self) {
+        let ids: Vec<String> = self.fleet.ids().map(str::to_string).collect();
+        for printer in ids {
+            if !self.ready(&printer).await {
+                continue;
+            }
+            let claim = match self.queue.claim(&printer).await {
+                Ok(Some(claim)) => claim,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(%printer, error = %e, "claiming a task failed");
+                    continue;
+                }
+            };
+            self.start(&printer, claim).await;
+        }
+    }
+
+    async fn start(&self, printer: &str, claim: Claim) {
+        let file = self.library.blob_path(&claim.blob);
+        let Some(handle) = self.fleet.printer(printer) else {
+            return;
+        };
+        // Registered before starting, so the print's first events find it.
+        self.active.insert(
+            printer,
+            ActivePrint {
+                claim: claim.clone(),
+                seen_running: false,
+                persisted: Instant::now(),
+            },
+        );
+        match handle.start_print(file).await {
+            Ok(()) => {
+                if let Err(e) = self.queue.set_bed_clear(printer, false).await {
+                    tracing::warn!(printer, error = %e, "cannot record the bed as in use");
+                }
+                tracing::info!(printer, task = claim.task_id, job = claim.job_id, copy = claim.copy, file = %claim.file, "queued print started");
+            }
+            Err(e) => {
+                self.active
+                    .running
+                    .lock()
+                    .expect("active lock")
+                    .remove(printer);
+                let reason = format!("{printer} could not start it: {e}");
+                tracing::warn!(printer, task = claim.task_id, error = %e, "a claimed task did not start; back in the queue");
+                if let Err(e) = self.queue.unclaim(&claim, &reason).await {
+                    tracing::error!(printer, error = %e, "cannot put a task back in the queue");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `/api/printers`: state, connection, commands, print control and the bed-cleared confirmation.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use printfarm_core::identity::{Identity, Role};
+use printfarm_serial::supervisor::Printer;
+use serde::Deserialize;
+
+use super::auth::require;
+use super::error::{ApiError, ApiResult, JsonBody};
+use super::ApiState;
+use crate::core::PrinterSummary;
+
+/// Every printer with its state, temperatures and progress, in config order.
+#[utoipa::path(get, path = "/api/printers", tag = "printers",
+    responses((status = 200, body = [Object], description = "printer summaries")))]
+pub async fn list(State(state): State<ApiState>) -> ApiResult<Json<Vec<PrinterSummary>>> {
+    Ok(Json(state.host.services.printer_summaries()))
+}
+
+/// One printer.
+#[utoipa::path(get, path = "/api/printers/{id}", tag = "printers",
+    params(("id" = String, Path, description = "printer id")),
+    responses((status = 200, body = Object), (status = 404, description = "no such printer")))]
+pub async fn get_one(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PrinterSummary>> {
+    let summary = state
+        .host
+        .services
+        .printer_summary(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no printer with id `{id}`")))?;
+    Ok(Json(summary))
+}
+
+fn printer<'a>(state: &'a ApiState, id: &str) -> ApiResult<&'a Printer> {
+    state
+        .host
+        .services
+        .printers
+        .printer(id)
+        .ok_or_else(|| ApiError::not_found(format!("no printer with id `{id}`")))
+}
+
+/// Connects a printer. For a printer held after an interrupted print this is the operator's
+/// decision to talk to it again.
+#[utoipa::path(post, path = "/api/printers/{id}/connect", tag = "printers",
+    params(("id" = String, Path, description = "printer id")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+pub async fn connect(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Operator)?;
+    let p = printer(&state, &id)?;
+    state.host.services.printers.release(&id).await;
+    p.connect().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disconnects a printer.
+#[utoipa::path(post, path = "/api/printers/{id}/disconnect", tag = "printers",
+    params(("id" = String, Path, description = "printer id")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+pub async fn disconnect(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Operator)?;
+    printer(&state, &id)?.disconnect().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// G-code lines to send.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Commands {
+    /// Lines, sent in order at the next line boundary (also during a print).
+    pub commands: Vec<String>,
+}
+
+/// Sends G-code lines.
+#[utoipa::path(post, path = "/api/printers/{id}/commands", tag = "printers",
+    params(("id" = String, Path, description = "printer id")), request_body = Commands,
+    responses((status = 204), (status = 400), (status = 403), (status = 404), (status = 409)))]
+pub async fn commands(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Commands>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Operator)?;
+    let p = printer(&state, &id)?;
+    if body.commands.is_empty() {
+        return Err(ApiError::bad_request(
+            "`commands` is empty; give at least one G-code line",
+        ));
+    }
+    if let Some(bad) = body.commands.iter().find(|c| c.contains(['\n', '\r'])) {
+        return Err(ApiError::bad_request(format!(
+            "command {bad:?} holds a line break; give one line per list item"
+        )));
+    }
+    p.send(body.commands).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirms a printer's bed is clear: the next queued task may start on it.
+#[utoipa::path(post, path = "/api/printers/{id}/bed-cleared", tag = "printers",
+    params(("id" = String, Path, description = "printer id")),
+    responses((status = 204), (status = 403), (status = 404)))]
+pub async fn bed_cleared(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Operator)?;
+    printer(&state, &id)?;
+    state.host.services.queue.set_bed_clear(&id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Pauses the running print.
+#[utoipa::path(post, path = "/api/printers/{id}/pause", tag = "printers",
+    params(("id" = String, Path, description = "printer id")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+pub async fn pause(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Operator)?;
+    printer(&state, &id)?.pause().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Resumes a paused print.
+#[utoipa::path(post, path = "/api/printers/{id}/resume", tag = "printers",
+    params(("id" = String, Path, description = "printer id")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+pub async fn resume(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Operator)?;
+    printer(&state, &id)?.resume().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Cancels the running print (its task is recorded as cancelled).
+#[utoipa::path(post, path = "/api/printers/{id}/cancel", tag = "printers",
+    params(("id" = String, Path, description = "printer id")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+pub async fn cancel(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Operator)?;
+    printer(&state, &id)?.cancel().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,107 @@
+//! `/api/users`: farm users and their API keys (admins only).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use printfarm_core::identity::{Identity, Role, User};
+use serde::{Deserialize, Serialize};
+
+use super::auth::require;
+use super::error::{ApiResult, JsonBody};
+use super::ApiState;
+
+/// Every user.
+#[utoipa::path(get, path = "/api/users", tag = "users", responses((status = 200, body = [User]), (status = 403)))]
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+) -> ApiResult<Json<Vec<User>>> {
+    require(&who, Role::Admin)?;
+    Ok(Json(state.host.services.identities.users().await?))
+}
+
+/// A user to create.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// The name: letters, digits, `.`, `_`, `-`, `@`.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+    /// A password for browser logins (at least 8 characters); none means API keys only.
+    pub password: Option<String>,
+}
+
+/// A created user and its first API key (shown this once).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedUser {
+    /// The user.
+    pub user: User,
+    /// The API key; only its hash is kept.
+    pub api_key: String,
+}
+
+/// Creates a user with a first API key.
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = CreatedUser), (status = 400), (status = 403), (status = 409)))]
+pub async fn create(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    JsonBody(body): JsonBody<NewUser>,
+) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
+    require(&who, Role::Admin)?;
+    let (user, api_key) = state
+        .host
+        .services
+        .identities
+        .add_user(&body.name, body.role, body.password.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { user, api_key })))
+}
+
+/// Deletes a user with their keys and sessions.
+#[utoipa::path(delete, path = "/api/users/{name}", tag = "users", params(("name" = String, Path, description = "user name")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+pub async fn delete(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Admin)?;
+    state.host.services.identities.delete_user(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A key to issue.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// What the key is for (`PrusaSlicer on the workshop PC`).
+    pub label: String,
+}
+
+/// An issued key (shown this once).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IssuedKey {
+    /// The API key.
+    pub api_key: String,
+}
+
+/// Issues another API key for a user.
+#[utoipa::path(post, path = "/api/users/{name}/keys", tag = "users", params(("name" = String, Path, description = "user name")),
+    request_body = NewKey, responses((status = 201, body = IssuedKey), (status = 403), (status = 404)))]
+pub async fn create_key(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<NewKey>,
+) -> ApiResult<(StatusCode, Json<IssuedKey>)> {
+    require(&who, Role::Admin)?;
+    let api_key = state
+        .host
+        .services
+        .identities
+        .create_api_key(&name, &body.label)
+        .await?;
+    Ok((StatusCode::CREATED, Json(IssuedKey { api_key })))
+}
