@@ -283,6 +283,34 @@ impl Server {
         client_with_key(&self.admin_key)
     }
 
+    /// Sends a request with the admin key (and a JSON body, if given); returns the status and the
+    /// JSON answer (`Null` when the body is empty or not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.client().request(method, self.url(path));
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// `GET path` with the admin key, which must answer 200; returns the JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, v) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+
     /// Kills the server with SIGKILL (no shutdown at all) and returns its scratch directory.
     pub fn kill9(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();

@@ -85,14 +85,10 @@ fn write_gcode(dir: &std::path::Path, name: &str, text: &str) -> String {
 }
 
 async fn history(server: &Server, printer: &str) -> Vec<Value> {
-    let r = server
-        .client()
-        .get(server.url(&format!("/farm/api/history?printer={printer}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    let h = server
+        .get_json(&format!("/farm/api/history?printer={printer}"))
+        .await;
+    h.as_array().unwrap().clone()
 }
 
 #[tokio::test]

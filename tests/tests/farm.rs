@@ -37,28 +37,6 @@ async fn upload(server: &Server, path: &str, body: String) -> Value {
     v
 }
 
-async fn call(
-    server: &Server,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = server.client().request(method, server.url(path));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn get(server: &Server, path: &str) -> Value {
-    let (status, v) = call(server, reqwest::Method::GET, path, None).await;
-    assert_eq!(status, 200, "GET {path}: {v}");
-    v
-}
-
 async fn wait_for(what: &str, secs: u64, mut check: impl AsyncFnMut() -> Option<Value>) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -71,7 +49,7 @@ async fn wait_for(what: &str, secs: u64, mut check: impl AsyncFnMut() -> Option<
 }
 
 async fn printer(server: &Server, id: &str) -> Value {
-    get(server, &format!("/farm/api/printers/{id}")).await
+    server.get_json(&format!("/farm/api/printers/{id}")).await
 }
 
 #[tokio::test]
@@ -105,47 +83,45 @@ virtual-speed = 0
     assert_eq!(stored["path"], "parts/cube.gcode");
 
     // Queue both jobs while the queue is paused, so priority alone decides the order.
-    let (s, _) = call(
-        &server,
-        reqwest::Method::PUT,
-        "/farm/api/queue",
-        Some(json!({"paused": true})),
-    )
-    .await;
+    let (s, _) = server
+        .call(
+            reqwest::Method::PUT,
+            "/farm/api/queue",
+            Some(json!({"paused": true})),
+        )
+        .await;
     assert_eq!(s, 200);
-    let (s, low) = call(
-        &server,
-        reqwest::Method::POST,
-        "/farm/api/jobs",
-        Some(json!({"file": "parts/cube.gcode", "copies": 3, "priority": 0})),
-    )
-    .await;
+    let (s, low) = server
+        .call(
+            reqwest::Method::POST,
+            "/farm/api/jobs",
+            Some(json!({"file": "parts/cube.gcode", "copies": 3, "priority": 0})),
+        )
+        .await;
     assert_eq!(s, 201, "{low}");
-    let (s, high) = call(
-        &server,
-        reqwest::Method::POST,
+    let (s, high) = server.call(reqwest::Method::POST,
         "/farm/api/jobs",
         Some(json!({"file": "parts/cube.gcode", "copies": 2, "priority": 5, "placement": {"printers": ["v1", "v2", "v3"]}})),
     )
     .await;
     assert_eq!(s, 201, "{high}");
     assert_eq!(
-        get(&server, "/farm/api/jobs").await[0]["id"],
+        server.get_json("/farm/api/jobs").await[0]["id"],
         high["id"],
         "the queue lists the higher priority first"
     );
-    let (s, _) = call(
-        &server,
-        reqwest::Method::PUT,
-        "/farm/api/queue",
-        Some(json!({"paused": false})),
-    )
-    .await;
+    let (s, _) = server
+        .call(
+            reqwest::Method::PUT,
+            "/farm/api/queue",
+            Some(json!({"paused": false})),
+        )
+        .await;
     assert_eq!(s, 200);
 
     // v2 does not clear itself and nobody confirmed its bed: the others print all five.
     let history = wait_for("five prints done", 60, async || {
-        let h = get(&server, "/farm/api/history").await;
+        let h = server.get_json("/farm/api/history").await;
         let done = h
             .as_array()
             .unwrap()
@@ -182,16 +158,20 @@ virtual-speed = 0
     );
 
     // Confirming v2's bed lets it take one copy; afterwards it waits again.
-    let (s, job) = call(
-        &server,
-        reqwest::Method::POST,
-        "/farm/api/jobs",
-        Some(json!({"file": "parts/cube.gcode", "copies": 2, "placement": {"printers": ["v2"]}})),
-    )
-    .await;
+    let (s, job) = server
+        .call(
+            reqwest::Method::POST,
+            "/farm/api/jobs",
+            Some(
+                json!({"file": "parts/cube.gcode", "copies": 2, "placement": {"printers": ["v2"]}}),
+            ),
+        )
+        .await;
     assert_eq!(s, 201, "{job}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let waiting = get(&server, &format!("/farm/api/jobs/{}", job["id"])).await;
+    let waiting = server
+        .get_json(&format!("/farm/api/jobs/{}", job["id"]))
+        .await;
     assert!(
         waiting["tasks"]
             .as_array()
@@ -200,16 +180,18 @@ virtual-speed = 0
             .all(|t| t["state"] == "queued"),
         "{waiting}"
     );
-    let (s, _) = call(
-        &server,
-        reqwest::Method::POST,
-        "/farm/api/printers/v2/bed-cleared",
-        None,
-    )
-    .await;
+    let (s, _) = server
+        .call(
+            reqwest::Method::POST,
+            "/farm/api/printers/v2/bed-cleared",
+            None,
+        )
+        .await;
     assert_eq!(s, 204);
     let one_done = wait_for("v2's first copy", 30, async || {
-        let j = get(&server, &format!("/farm/api/jobs/{}", job["id"])).await;
+        let j = server
+            .get_json(&format!("/farm/api/jobs/{}", job["id"]))
+            .await;
         let states: Vec<String> = j["tasks"]
             .as_array()
             .unwrap()
@@ -220,7 +202,9 @@ virtual-speed = 0
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let still = get(&server, &format!("/farm/api/jobs/{}", job["id"])).await;
+    let still = server
+        .get_json(&format!("/farm/api/jobs/{}", job["id"]))
+        .await;
     assert_eq!(
         still["tasks"]
             .as_array()
@@ -232,16 +216,16 @@ virtual-speed = 0
         "the second copy waits for the bed: {one_done}"
     );
     assert_eq!(printer(&server, "v2").await["bed_clear"], false);
-    let (s, _) = call(
-        &server,
-        reqwest::Method::POST,
-        "/farm/api/printers/v2/bed-cleared",
-        None,
-    )
-    .await;
+    let (s, _) = server
+        .call(
+            reqwest::Method::POST,
+            "/farm/api/printers/v2/bed-cleared",
+            None,
+        )
+        .await;
     assert_eq!(s, 204);
     wait_for("v2's second copy", 30, async || {
-        let h = get(&server, "/farm/api/history?printer=v2").await;
+        let h = server.get_json("/farm/api/history?printer=v2").await;
         (h.as_array()
             .unwrap()
             .iter()
@@ -253,15 +237,18 @@ virtual-speed = 0
     .await;
 
     // History per file and per printer.
-    let per_file = get(&server, "/farm/api/history?file=parts/cube.gcode").await;
+    let per_file = server
+        .get_json("/farm/api/history?file=parts/cube.gcode")
+        .await;
     assert_eq!(per_file.as_array().unwrap().len(), 7);
-    let per_printer = get(&server, "/farm/api/history?printer=v1").await;
+    let per_printer = server.get_json("/farm/api/history?printer=v1").await;
     assert!(per_printer
         .as_array()
         .unwrap()
         .iter()
         .all(|r| r["printer"] == "v1"));
-    assert!(get(&server, "/farm/api/jobs")
+    assert!(server
+        .get_json("/farm/api/jobs")
         .await
         .as_array()
         .unwrap()
@@ -283,29 +270,27 @@ virtual-speed = 1
     .await;
     let stored = upload(&server, "long.gcode", gcode(300)).await;
     let tiny = upload(&server, "tiny.gcode", gcode(2)).await;
-    let (s, job) = call(
-        &server,
-        reqwest::Method::POST,
-        "/farm/api/jobs",
-        Some(json!({"file": "long.gcode"})),
-    )
-    .await;
+    let (s, job) = server
+        .call(
+            reqwest::Method::POST,
+            "/farm/api/jobs",
+            Some(json!({"file": "long.gcode"})),
+        )
+        .await;
     assert_eq!(s, 201, "{job}");
-    let (s, queued) = call(
-        &server,
-        reqwest::Method::POST,
-        "/farm/api/jobs",
-        Some(json!({"file": "tiny.gcode", "copies": 2})),
-    )
-    .await;
+    let (s, queued) = server
+        .call(
+            reqwest::Method::POST,
+            "/farm/api/jobs",
+            Some(json!({"file": "tiny.gcode", "copies": 2})),
+        )
+        .await;
     assert_eq!(s, 201, "{queued}");
     // Wait until the printer has acknowledged a few lines and the scheduler recorded them.
     wait_for("progress recorded", 60, async || {
-        let t = get(
-            &server,
-            &format!("/farm/api/tasks/{}", job["tasks"][0]["id"]),
-        )
-        .await;
+        let t = server
+            .get_json(&format!("/farm/api/tasks/{}", job["tasks"][0]["id"]))
+            .await;
         (t["last_line"].as_u64().unwrap_or(0) >= 4).then_some(t)
     })
     .await;
@@ -314,11 +299,9 @@ virtual-speed = 1
     let dir = server.kill9();
 
     let server = Server::start_in(dir, config, true);
-    let task = get(
-        &server,
-        &format!("/farm/api/tasks/{}", job["tasks"][0]["id"]),
-    )
-    .await;
+    let task = server
+        .get_json(&format!("/farm/api/tasks/{}", job["tasks"][0]["id"]))
+        .await;
     assert_eq!(task["state"], "interrupted", "{task}");
     assert_eq!(task["needs_decision"], true);
     let line = task["last_line"].as_u64().unwrap();
@@ -336,7 +319,7 @@ virtual-speed = 1
     );
 
     // The queue, the files and the history survived.
-    let jobs = get(&server, "/farm/api/jobs").await;
+    let jobs = server.get_json("/farm/api/jobs").await;
     let waiting = jobs
         .as_array()
         .unwrap()
@@ -352,17 +335,15 @@ virtual-speed = 1
         "{waiting}"
     );
     for file in [&stored, &tiny] {
-        let info = get(
-            &server,
-            &format!(
+        let info = server
+            .get_json(&format!(
                 "/farm/api/files/info?path={}",
                 file["path"].as_str().unwrap()
-            ),
-        )
-        .await;
+            ))
+            .await;
         assert_eq!(info["sha256"], file["sha256"]);
     }
-    let history = get(&server, "/farm/api/history?printer=v1").await;
+    let history = server.get_json("/farm/api/history?printer=v1").await;
     assert_eq!(history[0]["outcome"], "interrupted", "{history}");
     assert_eq!(history[0]["last_line"].as_u64(), Some(line));
 
@@ -385,17 +366,19 @@ virtual-speed = 1
     assert!(!connected, "v1 was connected:\n{}", server.log());
 
     // The decision: dismiss. The printer connects and prints what was queued behind.
-    let (s, dismissed) = call(
-        &server,
-        reqwest::Method::POST,
-        &format!("/farm/api/tasks/{}/dismiss", task["id"]),
-        None,
-    )
-    .await;
+    let (s, dismissed) = server
+        .call(
+            reqwest::Method::POST,
+            &format!("/farm/api/tasks/{}/dismiss", task["id"]),
+            None,
+        )
+        .await;
     assert_eq!(s, 200, "{dismissed}");
     assert_eq!(dismissed["state"], "interrupted");
     wait_for("queued copies printed after the decision", 90, async || {
-        let j = get(&server, &format!("/farm/api/jobs/{}", queued["id"])).await;
+        let j = server
+            .get_json(&format!("/farm/api/jobs/{}", queued["id"]))
+            .await;
         j["tasks"]
             .as_array()
             .unwrap()

@@ -257,15 +257,7 @@ async fn bad_input_is_a_clear_4xx_and_leaves_nothing_behind() {
         .contains("bad request body"));
 
     // Nothing half-written: one file, one blob, an empty upload area, no job.
-    let files: Value = server
-        .client()
-        .get(server.url("/farm/api/files?recursive=true"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let files: Value = server.get_json("/farm/api/files?recursive=true").await;
     let paths: Vec<&str> = files
         .as_array()
         .unwrap()
@@ -280,14 +272,6 @@ async fn bad_input_is_a_clear_4xx_and_leaves_nothing_behind() {
             .count(),
         0
     );
-    let jobs: Value = server
-        .client()
-        .get(server.url("/farm/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs: Value = server.get_json("/farm/api/jobs").await;
     assert_eq!(jobs, json!([]));
 }

@@ -7,14 +7,8 @@ use printfarm_e2e::*;
 use serde_json::Value;
 
 async fn printers(server: &Server) -> Vec<Value> {
-    let response = server
-        .client()
-        .get(server.url("/farm/api/printers"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    let list = server.get_json("/farm/api/printers").await;
+    list.as_array().unwrap().clone()
 }
 
 #[tokio::test]
@@ -63,15 +57,7 @@ baud = 250000
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
-    let one: Value = server
-        .client()
-        .get(server.url("/farm/api/printers/v1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one = server.get_json("/farm/api/printers/v1").await;
     assert_eq!(one["id"], "v1");
 }
 

@@ -86,28 +86,31 @@ pub enum RemoteCommand {
     },
 }
 
+/// Prints a list resource of the host API: its JSON with `--json`, else a table of its rows.
+async fn list<Row: serde::de::DeserializeOwned>(
+    remote: &RemoteArgs,
+    route: &str,
+    what: &str,
+    table: fn(&[Row]) -> String,
+) -> anyhow::Result<()> {
+    let api = Api::new(remote)?;
+    let body = api.get(&format!("listing {what}"), &[route]).await?;
+    if remote.json {
+        emit(&pretty_json(&body))
+    } else {
+        let rows: Vec<Row> = parse(&body, what)?;
+        emit(&table(&rows))
+    }
+}
+
 /// Runs a remote command.
 pub async fn run(command: RemoteCommand) -> anyhow::Result<()> {
     match command {
         RemoteCommand::Printers { remote } => {
-            let api = Api::new(&remote)?;
-            let body = api.get("listing the printers", &["printers"]).await?;
-            if remote.json {
-                emit(&pretty_json(&body))
-            } else {
-                let printers: Vec<PrinterRow> = parse(&body, "the printer list")?;
-                emit(&printers_table(&printers))
-            }
+            list::<PrinterRow>(&remote, "printers", "the printer list", printers_table).await
         }
         RemoteCommand::Jobs { remote } => {
-            let api = Api::new(&remote)?;
-            let body = api.get("listing the jobs", &["jobs"]).await?;
-            if remote.json {
-                emit(&pretty_json(&body))
-            } else {
-                let jobs: Vec<JobRow> = parse(&body, "the job list")?;
-                emit(&jobs_table(&jobs))
-            }
+            list::<JobRow>(&remote, "jobs", "the job list", jobs_table).await
         }
         RemoteCommand::BedCleared { printer, remote } => {
             let api = Api::new(&remote)?;
