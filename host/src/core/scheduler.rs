@@ -118,23 +118,32 @@ impl Scheduler {
     async fn run(self) {
         let mut events = self.fleet.subscribe();
         loop {
-            tokio::select! {
+            // Temperatures, logs and progress never make a printer ready: only state changes,
+            // print ends, queue changes and the periodic look lead to a dispatch.
+            let dispatch = tokio::select! {
                 event = events.recv() => match event {
                     Ok(event) => self.on_event(event).await,
                     Err(broadcast::error::RecvError::Lagged(lost)) => {
                         tracing::warn!(lost, "scheduler lost printer events; reconciling from printer status");
                         self.reconcile().await;
+                        true
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                _ = self.queue.woken() => {}
-                _ = tokio::time::sleep(RECONCILE_INTERVAL) => self.reconcile().await,
+                _ = self.queue.woken() => true,
+                _ = tokio::time::sleep(RECONCILE_INTERVAL) => {
+                    self.reconcile().await;
+                    true
+                }
+            };
+            if dispatch {
+                self.dispatch().await;
             }
-            self.dispatch().await;
         }
     }
 
-    async fn on_event(&self, event: PrinterEvent) {
+    /// Follows a printer event; true when it may have made a printer ready.
+    async fn on_event(&self, event: PrinterEvent) -> bool {
         let printer = event.printer;
         match event.kind {
             PrinterEventKind::Print {
@@ -145,7 +154,9 @@ impl Scheduler {
                 if let Some(outcome) = outcome_of(phase) {
                     self.finish(&printer, outcome, reason.as_deref(), Some(&progress))
                         .await;
-                } else if let Some(a) = self
+                    return true;
+                }
+                if let Some(a) = self
                     .active
                     .running
                     .lock()
@@ -154,6 +165,7 @@ impl Scheduler {
                 {
                     a.seen_running = true;
                 }
+                false
             }
             PrinterEventKind::Progress(progress) => {
                 let due = {
@@ -176,8 +188,10 @@ impl Scheduler {
                         tracing::warn!(%printer, error = %e, "cannot record print progress");
                     }
                 }
+                false
             }
-            _ => {}
+            PrinterEventKind::State { .. } => true,
+            PrinterEventKind::Temperatures(_) | PrinterEventKind::Log(_) => false,
         }
     }
 
