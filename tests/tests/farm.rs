@@ -110,6 +110,15 @@ virtual-speed = 0
         high["id"],
         "the queue lists the higher priority first"
     );
+    // v2 does not clear itself: it takes part once an operator confirmed its bed.
+    let (s, _) = server
+        .call(
+            reqwest::Method::POST,
+            "/farm/api/printers/v2/bed-cleared",
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
     let (s, _) = server
         .call(
             reqwest::Method::PUT,
@@ -119,7 +128,6 @@ virtual-speed = 0
         .await;
     assert_eq!(s, 200);
 
-    // v2 does not clear itself and nobody confirmed its bed: the others print all five.
     let history = wait_for("five prints done", 60, async || {
         let h = server.get_json("/farm/api/history").await;
         let done = h
@@ -132,11 +140,12 @@ virtual-speed = 0
     })
     .await;
     let records = history.as_array().unwrap();
-    assert!(
-        records
-            .iter()
-            .all(|r| r["printer"] == "v1" || r["printer"] == "v3"),
-        "{history}"
+    let on = |p: &str| records.iter().filter(|r| r["printer"] == p).count();
+    assert!(on("v1") >= 1 && on("v3") >= 1, "{history}");
+    assert_eq!(
+        on("v2"),
+        1,
+        "v2 printed one copy, then waited for its bed: {history}"
     );
     let started = |job: &Value| -> Vec<i64> {
         records
@@ -157,7 +166,7 @@ virtual-speed = 0
         (Some(false), Some(false))
     );
 
-    // Confirming v2's bed lets it take one copy; afterwards it waits again.
+    // A job only v2 may print waits for its bed; each confirmation lets one copy through.
     let (s, job) = server
         .call(
             reqwest::Method::POST,
@@ -224,14 +233,14 @@ virtual-speed = 0
         )
         .await;
     assert_eq!(s, 204);
-    wait_for("v2's second copy", 30, async || {
+    wait_for("v2's second copy (its third print)", 30, async || {
         let h = server.get_json("/farm/api/history?printer=v2").await;
         (h.as_array()
             .unwrap()
             .iter()
             .filter(|r| r["outcome"] == "done")
             .count()
-            == 2)
+            == 3)
             .then_some(h)
     })
     .await;
@@ -387,4 +396,107 @@ virtual-speed = 1
             .then_some(j)
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_library_serves_analysis_thumbnails_downloads_and_folder_operations() {
+    let server =
+        Server::start("[[printers]]\nid = \"v1\"\nport = \"virtual\"\nvirtual-speed = 0\n");
+    // A PrusaSlicer-style thumbnail block: base64 of a small PNG-like image.
+    let image: Vec<u8> = b"\x89PNG\r\n\x1a\n"
+        .iter()
+        .copied()
+        .chain((0..600).map(|i| (i * 7 % 251) as u8))
+        .collect();
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&image);
+    let mut text = format!("; thumbnail begin 16x12 {}\n", encoded.len());
+    for chunk in encoded.as_bytes().chunks(78) {
+        text.push_str(&format!("; {}\n", std::str::from_utf8(chunk).unwrap()));
+    }
+    text.push_str("; thumbnail end\n");
+    text.push_str(&gcode(10));
+    text.push_str("; estimated printing time (normal mode) = 1h 2m 3s\n");
+    let stored = upload(&server, "shelf/", text.clone()).await;
+    assert_eq!(stored["path"], "shelf/upload.gcode");
+
+    let info = wait_for("the analysis", 30, async || {
+        let v = server
+            .get_json("/farm/api/files/info?path=shelf/upload.gcode")
+            .await;
+        (v["analysis_state"] == "done").then_some(v)
+    })
+    .await;
+    let analysis = &info["analysis"];
+    assert_eq!(analysis["lines"], 12, "{info}");
+    assert_eq!(analysis["estimated_print_secs"], 3723.0);
+    assert_eq!(analysis["slicer"], "PrusaSlicer 2.7.1");
+    assert_eq!(
+        (
+            &info["thumbnails"][0]["width"],
+            &info["thumbnails"][0]["format"]
+        ),
+        (&json!(16), &json!("png"))
+    );
+    let thumb = server
+        .client()
+        .get(server.url("/farm/api/files/thumbnail?path=shelf/upload.gcode&index=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumb.headers()["content-type"], "image/png");
+    assert_eq!(thumb.bytes().await.unwrap().as_ref(), image.as_slice());
+    let download = server
+        .client()
+        .get(server.url("/farm/api/files/download?path=shelf/upload.gcode"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.text().await.unwrap(), text);
+
+    let (s, _) = server
+        .call(
+            reqwest::Method::POST,
+            "/farm/api/files/copy",
+            Some(json!({"source": "shelf", "destination": "archive/2026"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, moved) = server
+        .call(
+            reqwest::Method::POST,
+            "/farm/api/files/move",
+            Some(json!({"source": "shelf/upload.gcode", "destination": "shelf/renamed.gcode"})),
+        )
+        .await;
+    assert_eq!((s, &moved["sha256"]), (200, &stored["sha256"]));
+    let copied = server
+        .get_json("/farm/api/files/info?path=archive/2026/upload.gcode")
+        .await;
+    assert_eq!(copied["analysis"]["lines"], 12, "a copy keeps its analysis");
+    let (s, _) = server
+        .call(
+            reqwest::Method::DELETE,
+            "/farm/api/files?path=archive",
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let all = server.get_json("/farm/api/files?recursive=true").await;
+    let paths: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["shelf", "shelf/renamed.gcode"]);
+    let (s, gone) = server
+        .call(
+            reqwest::Method::GET,
+            "/farm/api/files/info?path=archive/2026/upload.gcode",
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "{gone}");
 }
