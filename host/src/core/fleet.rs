@@ -125,16 +125,18 @@ impl Fleet {
         self.holds.lock().expect("holds lock").get(id).cloned()
     }
 
-    /// Releases a held printer (an operator decided): it connects if its config says so.
-    pub async fn release(&self, id: &str) {
+    /// Releases a held printer (an operator decided). It connects if its config says so, unless
+    /// the caller connects it itself (`connect_here`). Returns whether it was held.
+    pub async fn release(&self, id: &str, connect_here: bool) -> bool {
         let was_held = self.holds.lock().expect("holds lock").remove(id).is_some();
-        if was_held && self.config(id).is_some_and(|c| c.auto_connect) {
+        if was_held && !connect_here && self.config(id).is_some_and(|c| c.auto_connect) {
             if let Some(printer) = self.printer(id) {
                 if let Err(e) = printer.connect().await {
                     tracing::warn!(printer = id, error = %e, "released printer did not connect");
                 }
             }
         }
+        was_held
     }
 
     /// The ids of every printer, in config order.

@@ -104,7 +104,7 @@ async fn release_decided(state: &ApiState) -> ApiResult<()> {
     let ids: Vec<String> = services.printers.ids().map(str::to_string).collect();
     for id in ids {
         if !held.contains(&id) && services.printers.hold(&id).is_some() {
-            services.printers.release(&id).await;
+            services.printers.release(&id, false).await;
         }
     }
     Ok(())

@@ -56,7 +56,8 @@ pub async fn connect(
 ) -> ApiResult<StatusCode> {
     require(&who, Role::Operator)?;
     let p = printer(&state, &id)?;
-    state.host.services.printers.release(&id).await;
+    // For a held printer this is the operator's decision to talk to it again.
+    state.host.services.printers.release(&id, true).await;
     p.connect().await?;
     Ok(StatusCode::NO_CONTENT)
 }
