@@ -203,14 +203,23 @@ async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
         1 << 20,
     )
     .await?;
+    let queue =
+        printfarm_core::queue::Queue::open(storage.clone(), library.clone(), Vec::new()).await?;
+    let printers = printfarm::core::Fleet::declared(&[]);
+    let scheduler = printfarm::core::scheduler::Scheduler::new(
+        printers.clone(),
+        queue.clone(),
+        library.clone(),
+        Default::default(),
+    );
     let services = Arc::new(Services {
         identities: printfarm_core::identity::Identities::new(storage.clone()),
-        queue: printfarm_core::queue::Queue::open(storage.clone(), library.clone(), Vec::new())
-            .await?,
+        queue,
         library,
         active: Default::default(),
+        scheduler,
         storage,
-        printers: printfarm::core::Fleet::declared(&[]),
+        printers,
         events: Default::default(),
         http: reqwest::Client::new(),
         sockets: SocketHub::default(),

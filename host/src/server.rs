@@ -123,12 +123,13 @@ pub async fn prepare(config: FarmConfig) -> anyhow::Result<Prepared> {
     let active = ActivePrints::default();
     let printers = Fleet::start(&config.printers, &data_dir, &events, holds, &active)?;
     crate::core::bridge::spawn(&library, &queue, &events);
-    Scheduler::spawn(
+    let scheduler = Scheduler::new(
         printers.clone(),
         queue.clone(),
         library.clone(),
         active.clone(),
     );
+    scheduler.spawn();
     let services = Arc::new(Services {
         storage,
         printers,
@@ -136,6 +137,7 @@ pub async fn prepare(config: FarmConfig) -> anyhow::Result<Prepared> {
         library,
         queue,
         active,
+        scheduler,
         events,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -89,6 +89,7 @@ CREATE TABLE prints (
     id              INTEGER PRIMARY KEY,
     task_id         INTEGER NOT NULL,
     job_id          INTEGER NOT NULL,
+    copy            INTEGER NOT NULL,
     printer         TEXT NOT NULL,
     file_path       TEXT NOT NULL,
     started_ms      BIGINT NOT NULL,

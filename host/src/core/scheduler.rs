@@ -3,13 +3,13 @@
 //! the printer's events, records its progress and how it ended, and marks the bed as needing
 //! clearing unless the printer clears itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use printfarm_core::library::Library;
-use printfarm_core::queue::{Claim, PrintProgress, Queue, TaskState};
-use printfarm_serial::engine::Progress;
+use printfarm_core::queue::{Claim, JobSpec, Placement, PrintProgress, Queue, TaskState};
+use printfarm_serial::engine::{ControlError, Progress};
 use printfarm_serial::supervisor::{PrintPhase, PrinterEvent, PrinterEventKind, PrinterState};
 use tokio::sync::broadcast;
 
@@ -38,6 +38,8 @@ pub struct ActivePrint {
 pub struct ActivePrints {
     running: Arc<Mutex<HashMap<String, ActivePrint>>>,
     last: Arc<Mutex<HashMap<String, Claim>>>,
+    /// Printers a "print now" is being started on: the dispatch loop leaves them alone.
+    reserved: Arc<Mutex<HashSet<String>>>,
 }
 
 impl ActivePrints {
@@ -62,6 +64,30 @@ impl ActivePrints {
         if let Some(claim) = self.claim_for(printer, &progress.file) {
             progress.file = claim.file.into();
         }
+    }
+
+    /// Whether a printer runs or is about to run a print.
+    fn busy(&self, printer: &str) -> bool {
+        self.running
+            .lock()
+            .expect("active lock")
+            .contains_key(printer)
+            || self.reserved.lock().expect("active lock").contains(printer)
+    }
+
+    /// Reserves an idle printer for a "print now"; false if it is busy.
+    fn reserve(&self, printer: &str) -> bool {
+        let running = self.running.lock().expect("active lock");
+        !running.contains_key(printer)
+            && self
+                .reserved
+                .lock()
+                .expect("active lock")
+                .insert(printer.to_string())
+    }
+
+    fn unreserve(&self, printer: &str) {
+        self.reserved.lock().expect("active lock").remove(printer);
     }
 
     fn insert(&self, printer: &str, print: ActivePrint) {
@@ -95,7 +121,22 @@ fn outcome_of(phase: PrintPhase) -> Option<TaskState> {
     }
 }
 
-/// The scheduler's handles.
+/// Why a "print now" did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PrintNowError {
+    /// The printer is not idle and operational.
+    #[error("{0}")]
+    Busy(String),
+    /// The file or the queue refused.
+    #[error(transparent)]
+    Core(#[from] printfarm_core::CoreError),
+    /// The printer refused to start.
+    #[error(transparent)]
+    Printer(#[from] ControlError),
+}
+
+/// The scheduler's handles. Cheap to clone.
+#[derive(Clone)]
 pub struct Scheduler {
     fleet: Fleet,
     queue: Queue,
@@ -104,15 +145,74 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Starts the scheduler task and returns the shared view of what it prints.
-    pub fn spawn(fleet: Fleet, queue: Queue, library: Library, active: ActivePrints) {
-        let scheduler = Scheduler {
+    /// The scheduler over the fleet and the queue, sharing `active` with the fleet's event bridge.
+    pub fn new(fleet: Fleet, queue: Queue, library: Library, active: ActivePrints) -> Scheduler {
+        Scheduler {
             fleet,
             queue,
             library,
-            active: active.clone(),
-        };
-        tokio::spawn(scheduler.run());
+            active,
+        }
+    }
+
+    /// Starts the scheduling loop.
+    pub fn spawn(&self) {
+        tokio::spawn(self.clone().run());
+    }
+
+    /// Prints a library file on a printer now, ahead of the queue and even while the queue is
+    /// paused: a single-copy job pinned to the printer, claimed and started at once, so it has a
+    /// history and crash recovery like every print. `Busy` unless the printer is idle and operational.
+    pub async fn print_now(
+        &self,
+        printer: &str,
+        file: &str,
+        by: &str,
+    ) -> Result<(), PrintNowError> {
+        let handle = self.fleet.printer(printer).ok_or_else(|| {
+            printfarm_core::CoreError::NotFound(format!("no printer `{printer}`"))
+        })?;
+        if self.fleet.hold(printer).is_some() || !self.active.reserve(printer) {
+            return Err(PrintNowError::Busy(format!(
+                "printer `{printer}` is printing or held"
+            )));
+        }
+        let result = async {
+            let state = handle.status().state;
+            if state != PrinterState::Operational {
+                return Err(PrintNowError::Busy(format!(
+                    "printer `{printer}` is {}, not idle and operational",
+                    format!("{state:?}").to_lowercase()
+                )));
+            }
+            let spec = JobSpec {
+                file: file.to_string(),
+                copies: 1,
+                priority: i32::MAX,
+                placement: Placement {
+                    printers: vec![printer.to_string()],
+                    tags: Vec::new(),
+                },
+            };
+            let job = self.queue.enqueue(spec, Some(by)).await?;
+            let Some(claim) = self.queue.claim_task(job.tasks[0].id, printer).await? else {
+                return Err(PrintNowError::Busy(format!(
+                    "job {} was taken meanwhile",
+                    job.id
+                )));
+            };
+            if let Err(e) = self.start(printer, claim).await {
+                let _ = self
+                    .queue
+                    .cancel(job.id, &format!("the printer could not start it: {e}"))
+                    .await;
+                return Err(e.into());
+            }
+            Ok(())
+        }
+        .await;
+        self.active.unreserve(printer);
+        result
     }
 
     async fn run(self) {
@@ -280,14 +380,7 @@ impl Scheduler {
 
     /// Whether a printer may take a task now.
     async fn ready(&self, printer: &str) -> bool {
-        if self.fleet.hold(printer).is_some()
-            || self
-                .active
-                .running
-                .lock()
-                .expect("active lock")
-                .contains_key(printer)
-        {
+        if self.fleet.hold(printer).is_some() || self.active.busy(printer) {
             return false;
         }
         let Some(status) = self.fleet.printer(printer).map(|p| p.status()) else {
@@ -322,14 +415,17 @@ impl Scheduler {
                     continue;
                 }
             };
-            self.start(&printer, claim).await;
+            let _ = self.start(&printer, claim).await;
         }
     }
 
-    async fn start(&self, printer: &str, claim: Claim) {
+    /// Starts a claimed task; if the printer refuses, the task goes back to the queue.
+    async fn start(&self, printer: &str, claim: Claim) -> Result<(), ControlError> {
         let file = self.library.blob_path(&claim.blob);
         let Some(handle) = self.fleet.printer(printer) else {
-            return;
+            return Err(ControlError::NotConnected(
+                "not driven by this process".into(),
+            ));
         };
         // Registered before starting, so the print's first events find it.
         self.active.insert(
@@ -346,6 +442,7 @@ impl Scheduler {
                     tracing::warn!(printer, error = %e, "cannot record the bed as in use");
                 }
                 tracing::info!(printer, task = claim.task_id, job = claim.job_id, copy = claim.copy, file = %claim.file, "queued print started");
+                Ok(())
             }
             Err(e) => {
                 self.active
@@ -358,6 +455,7 @@ impl Scheduler {
                 if let Err(e) = self.queue.unclaim(&claim, &reason).await {
                     tracing::error!(printer, error = %e, "cannot put a task back in the queue");
                 }
+                Err(e)
             }
         }
     }

@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Response};
 use super::error::{call_error, json_error};
 use super::staging::{read_limited, stage_multipart, Staged, StagingError};
 use super::ListenerState;
+use crate::plugin::Capability;
 use crate::runtime::bindings::{FormField, Header, WitBody, WitRequest, WitResponse};
-use crate::runtime::state::CallContext;
+use crate::runtime::state::{CallContext, PluginContext};
 
 /// Collapses runs of `/` (Home Assistant calls `//api/printer/bed`).
 pub fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
@@ -178,13 +179,14 @@ pub async fn dispatch(
         uploads: staged.files.into_iter().collect(),
     };
     match plugin.handle_http(call, &wit_request).await {
-        Ok(response) => into_response(&plugin.ctx.id, response, limits.max_headers as usize),
+        Ok(response) => into_response(&plugin.ctx, response, limits.max_headers as usize).await,
         Err(e) => call_error(&e),
     }
 }
 
 /// Turns a plugin's response into an HTTP response, checking what the plugin produced.
-fn into_response(plugin: &str, r: WitResponse, max_headers: usize) -> Response {
+async fn into_response(ctx: &PluginContext, r: WitResponse, max_headers: usize) -> Response {
+    let plugin = ctx.id.as_str();
     let Ok(status) = StatusCode::from_u16(r.status) else {
         return json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -203,15 +205,17 @@ fn into_response(plugin: &str, r: WitResponse, max_headers: usize) -> Response {
             ),
         );
     }
+    let mut library_size = None;
     let body = match r.body {
         WitBody::Empty => Body::empty(),
         WitBody::Bytes(bytes) => Body::from(bytes),
-        WitBody::LibraryFile(path) => {
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("plugin `{plugin}` answered with library file `{path}`, but the G-code library is not available in this printfarm build"),
-            );
-        }
+        WitBody::LibraryFile(path) => match library_file(ctx, &path).await {
+            Ok((body, size)) => {
+                library_size = Some(size);
+                body
+            }
+            Err(refused) => return refused,
+        },
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -226,7 +230,41 @@ fn into_response(plugin: &str, r: WitResponse, max_headers: usize) -> Response {
             _ => tracing::warn!(plugin, header = %h.name, "plugin sent an invalid header; dropped"),
         }
     }
+    if let Some(size) = library_size {
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        headers
+            .entry(header::CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static("text/x.gcode"));
+    }
     response
+}
+
+/// A library file a plugin answered with, streamed from disk (the plugin needs `files.read`).
+async fn library_file(ctx: &PluginContext, path: &str) -> Result<(Body, u64), Response> {
+    let plugin = &ctx.id;
+    if ctx.require(Capability::FilesRead).is_err() {
+        return Err(json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("plugin `{plugin}` answered with library file `{path}` without the files.read capability"),
+        ));
+    }
+    let (entry, disk) = ctx.services.library.file_on_disk(path).await.map_err(|e| {
+        let status = match e {
+            printfarm_core::CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            printfarm_core::CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        json_error(status, e.to_string())
+    })?;
+    let file = tokio::fs::File::open(&disk).await.map_err(|e| {
+        json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot open library file `{}`: {e}", entry.path),
+        )
+    })?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10);
+    Ok((Body::from_stream(stream), entry.size))
 }
 
 #[cfg(test)]

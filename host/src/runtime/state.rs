@@ -16,7 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::HostError;
 use super::host::outbound::OutboundPolicy;
 use super::host::sockets::SocketHub;
-use crate::core::scheduler::ActivePrints;
+use crate::core::scheduler::{ActivePrints, Scheduler};
 use crate::core::Fleet;
 use crate::events::EventBus;
 use crate::plugin::{Capability, Grants, Limits, Manifest};
@@ -45,6 +45,8 @@ pub struct Services {
     pub queue: Queue,
     /// What the scheduler prints where.
     pub active: ActivePrints,
+    /// The scheduler (for prints started by hand).
+    pub scheduler: Scheduler,
     /// The event bus.
     pub events: EventBus,
     /// The HTTP client for outbound calls.

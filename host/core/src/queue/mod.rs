@@ -357,6 +357,34 @@ impl Queue {
         }
     }
 
+    /// Claims one given queued task for `printer`, whether or not the queue is paused (a print
+    /// started by hand). `None` if the task is not queued any more.
+    pub async fn claim_task(
+        &self,
+        task_id: i64,
+        printer: &str,
+    ) -> Result<Option<Claim>, CoreError> {
+        let Some(c) = self.inner.storage.candidate(task_id).await? else {
+            return Ok(None);
+        };
+        let claimed = self
+            .inner
+            .storage
+            .try_claim(c.task_id, printer, &c.file, c.file_size, now_ms())
+            .await?;
+        Ok(claimed.map(|print_id| {
+            self.publish(c.job_id, format!("task {} claimed by {printer}", c.copy));
+            Claim {
+                task_id: c.task_id,
+                job_id: c.job_id,
+                copy: c.copy,
+                print_id,
+                file: c.file,
+                blob: c.blob,
+            }
+        }))
+    }
+
     /// Puts a claimed task back in the queue (the printer could not start it).
     pub async fn unclaim(&self, claim: &Claim, reason: &str) -> Result<(), CoreError> {
         self.inner

@@ -148,6 +148,8 @@ pub struct PrintRecord {
     pub task_id: i64,
     /// The job.
     pub job_id: i64,
+    /// Which copy of the job (1-based).
+    pub copy: u32,
     /// The printer.
     pub printer: String,
     /// The library file, as printed.

@@ -85,9 +85,10 @@ const JOB_COLUMNS: &str = "id, file_path, copies, priority, printers, tags, crea
 type JobRow = (i64, String, i64, i64, String, String, Option<String>, i64);
 
 const PRINT_COLUMNS: &str =
-    "id, task_id, job_id, printer, file_path, started_ms, finished_ms, outcome, reason, \
+    "id, task_id, job_id, copy, printer, file_path, started_ms, finished_ms, outcome, reason, \
      last_line, file_pos, file_size, lines_acked, resends";
 type PrintRow = (
+    i64,
     i64,
     i64,
     i64,
@@ -109,6 +110,7 @@ fn print_record(row: PrintRow) -> Result<PrintRecord, CoreError> {
         id,
         task_id,
         job_id,
+        copy,
         printer,
         file,
         started_ms,
@@ -125,6 +127,7 @@ fn print_record(row: PrintRow) -> Result<PrintRecord, CoreError> {
         id,
         task_id,
         job_id,
+        copy: copy as u32,
         printer,
         file,
         started_ms,
@@ -347,16 +350,36 @@ impl Storage {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Candidate>, CoreError> {
-        type CandidateRow = (i64, i64, i64, String, String, String, String, i64);
-        let rows: Vec<CandidateRow> = sqlx::query_as(
-            "SELECT t.id, t.job_id, t.copy, j.printers, j.tags, j.file_path, j.blob, j.file_size \
-             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.state = 'queued' \
-             ORDER BY t.priority DESC, t.job_id, t.copy LIMIT ? OFFSET ?",
+        self.candidates(
+            "t.state = 'queued' ORDER BY t.priority DESC, t.job_id, t.copy LIMIT ? OFFSET ?",
+            &[limit, offset],
         )
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
+        .await
+    }
+
+    /// One task, if it is queued.
+    pub async fn candidate(&self, task_id: i64) -> Result<Option<Candidate>, CoreError> {
+        Ok(self
+            .candidates("t.id = ? AND t.state = 'queued'", &[task_id])
+            .await?
+            .pop())
+    }
+
+    async fn candidates(
+        &self,
+        condition: &str,
+        binds: &[i64],
+    ) -> Result<Vec<Candidate>, CoreError> {
+        type CandidateRow = (i64, i64, i64, String, String, String, String, i64);
+        let sql = format!(
+            "SELECT t.id, t.job_id, t.copy, j.printers, j.tags, j.file_path, j.blob, j.file_size \
+             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE {condition}"
+        );
+        let mut query = sqlx::query_as::<_, CandidateRow>(&sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
             .map(
@@ -400,8 +423,8 @@ impl Storage {
             return Ok(None);
         }
         let (print_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO prints (task_id, job_id, printer, file_path, started_ms, outcome, file_size) \
-             SELECT id, job_id, ?, ?, ?, 'printing', ? FROM tasks WHERE id = ? RETURNING id",
+            "INSERT INTO prints (task_id, job_id, copy, printer, file_path, started_ms, outcome, file_size) \
+             SELECT id, job_id, copy, ?, ?, ?, 'printing', ? FROM tasks WHERE id = ? RETURNING id",
         )
         .bind(printer)
         .bind(file)

@@ -62,7 +62,7 @@ fn attempt_info(p: &queue::PrintRecord) -> TaskInfo {
     TaskInfo {
         id: p.task_id.to_string(),
         job_id: p.job_id.to_string(),
-        copy: 0,
+        copy: p.copy,
         printer: Some(p.printer.clone()),
         state: state(p.outcome),
         started: Some(p.started_ms.max(0) as u64),

@@ -12,9 +12,9 @@ use super::super::bindings::printfarm::plugin::printers::{self, PrinterInfo, Tem
 use super::super::bindings::HostError;
 use super::super::convert;
 use super::super::state::CallState;
-use crate::core::{PrinterState, PrinterSummary};
+use crate::core::scheduler::PrintNowError;
+use crate::core::PrinterSummary;
 use crate::plugin::Capability;
-use printfarm_core::queue::{JobSpec, Placement};
 
 impl CallState {
     fn find_printer(&self, id: &str) -> Result<PrinterSummary, HostError> {
@@ -105,35 +105,17 @@ impl printers::Host for CallState {
     }
     async fn start_print(&mut self, id: String, file: String) -> Result<(), HostError> {
         self.controlled(&id)?;
-        let services = &self.plugin.services;
-        let summary = self.find_printer(&id)?;
-        if summary.state != PrinterState::Operational || services.active.of(&id).is_some() {
-            return Err(HostError::Conflict(format!(
-                "printer `{id}` is {}, not idle and operational",
-                format!("{:?}", summary.state).to_lowercase()
-            )));
-        }
-        let spec = JobSpec {
-            file,
-            copies: 1,
-            // "Print now": ahead of every queued job, on this printer only.
-            priority: i32::MAX,
-            placement: Placement {
-                printers: vec![id.clone()],
-                tags: Vec::new(),
-            },
-        };
-        services
-            .queue
-            .enqueue(spec, Some(&format!("plugin:{}", self.plugin.id)))
+        let by = format!("plugin:{}", self.plugin.id);
+        self.plugin
+            .services
+            .scheduler
+            .print_now(&id, &file, &by)
             .await
-            .map_err(super::core_error)?;
-        // Whoever starts a print by hand vouches for the bed.
-        services
-            .queue
-            .set_bed_clear(&id, true)
-            .await
-            .map_err(super::core_error)
+            .map_err(|e| match e {
+                PrintNowError::Busy(m) => HostError::Conflict(m),
+                PrintNowError::Core(e) => super::core_error(e),
+                PrintNowError::Printer(e) => control_error(e),
+            })
     }
     async fn pause(&mut self, id: String) -> Result<(), HostError> {
         self.controlled(&id)?.pause().await.map_err(control_error)
