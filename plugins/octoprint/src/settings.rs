@@ -1,0 +1,330 @@
+//! The server-level endpoints: version, server, login, current user, settings, connection,
+//! printer profiles and system commands.
+
+use printfarm_sdk::auth::{self as farm_auth, Role};
+use printfarm_sdk::printers::{self, PrinterInfo, PrinterState};
+use printfarm_sdk::{Error, Request, Response};
+use serde_json::{json, Value};
+
+use crate::auth::{self, Access, Caller};
+use crate::errors::{self, host};
+use crate::printer::{self as pr, state_text};
+
+/// The OctoPrint version this surface imitates (the one the reference was observed against).
+pub const OCTOPRINT_VERSION: &str = "1.11.8";
+
+/// How long a session opened by a login lasts (OctoPrint's default "remember me" is 30 days;
+/// a client that polls re-logins passively anyway).
+const SESSION_TTL_SECS: u32 = 24 * 3600;
+
+/// `GET /api/version`. Needs a key like every API call except login and current user.
+pub fn version(req: &Request) -> Result<Response, Error> {
+    auth::require(req, Access::Read)?;
+    Ok(Response::ok_json(&json!({
+        "api": "0.1",
+        "server": OCTOPRINT_VERSION,
+        "text": format!("OctoPrint {OCTOPRINT_VERSION}"),
+    })))
+}
+
+/// `GET /api/server`.
+pub fn server(req: &Request) -> Result<Response, Error> {
+    auth::require(req, Access::Read)?;
+    Ok(Response::ok_json(
+        &json!({"version": OCTOPRINT_VERSION, "safemode": null}),
+    ))
+}
+
+/// The user record OctoPrint answers a login with.
+fn user_record(caller: &Caller, session: Option<String>) -> Value {
+    let role = caller.identity.role;
+    let groups = auth::groups(role);
+    let permissions = auth::permissions(role);
+    json!({
+        "name": caller.identity.user,
+        "active": true,
+        "admin": role == Role::Admin,
+        "user": true,
+        "apikey": caller.key,
+        "groups": groups,
+        "permissions": permissions,
+        "needs": {"group": groups, "role": permissions.iter().map(|p| p.to_ascii_lowercase()).collect::<Vec<_>>()},
+        "roles": if role == Role::Admin { vec!["user", "admin"] } else { vec!["user"] },
+        "settings": {},
+        "session": session,
+        "_is_external_client": false,
+        "_login_mechanism": "apikey",
+    })
+}
+
+/// `POST /api/login`: passive (the key's user, JSON `{"passive":true}` or form `passive=True`)
+/// or with `user`/`pass`. Open without a key; an anonymous passive login answers 204 as
+/// OctoPrint does.
+pub fn login(req: &Request) -> Result<Response, Error> {
+    let data: serde_json::Map<String, Value> = if req.is_json() {
+        errors::json_object(req)?
+    } else {
+        req.form_fields()
+            .iter()
+            .map(|f| (f.name.clone(), Value::String(f.value.clone())))
+            .collect()
+    };
+    let field = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
+    if let (Some(user), Some(pass)) = (field("user"), field("pass")) {
+        let identity = farm_auth::verify_password(&user, &pass)
+            .map_err(host)?
+            .ok_or_else(|| Error::forbidden("User unknown or password incorrect"))?;
+        let session = farm_auth::create_session(&identity.user, SESSION_TTL_SECS).map_err(host)?;
+        let caller = Caller {
+            identity,
+            key: String::new(),
+        };
+        let mut record = user_record(&caller, Some(session));
+        record["apikey"] = Value::Null;
+        record["_login_mechanism"] = json!("password");
+        return Ok(Response::ok_json(&record));
+    }
+    if !data.contains_key("passive") {
+        return Err(Error::bad_request(
+            "Neither user and pass nor passive given",
+        ));
+    }
+    match auth::optional(req)? {
+        Some(caller) => {
+            let session =
+                farm_auth::create_session(&caller.identity.user, SESSION_TTL_SECS).map_err(host)?;
+            Ok(Response::ok_json(&user_record(&caller, Some(session))))
+        }
+        None => Ok(Response::no_content()),
+    }
+}
+
+/// `GET /api/currentuser`: open; anonymous callers are guests.
+pub fn current_user(req: &Request) -> Result<Response, Error> {
+    Ok(Response::ok_json(&match auth::optional(req)? {
+        Some(c) => json!({
+            "name": c.identity.user,
+            "groups": auth::groups(c.identity.role),
+            "permissions": auth::permissions(c.identity.role),
+        }),
+        None => json!({"name": null, "groups": ["guests"], "permissions": []}),
+    }))
+}
+
+/// A stable UUID for a printer, derived from its id: HA uses `upnpUuid` as the device's unique
+/// id, so it must survive restarts without being stored anywhere.
+pub fn printer_uuid(printer: &str) -> String {
+    // Two FNV-1a 64-bit hashes with different offsets give 128 bits; set the version (5, name
+    // based) and variant bits so clients that parse it accept it.
+    let fnv = |seed: u64| {
+        let mut h = seed;
+        for b in b"printfarm-octoprint:".iter().chain(printer.as_bytes()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        h
+    };
+    let hi = (fnv(0xcbf2_9ce4_8422_2325) & !0xf000) | 0x5000;
+    let lo = (fnv(0x6c62_272e_07bb_0142) & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
+
+/// `GET /api/settings`: the subset clients read.
+pub fn settings(req: &Request) -> Result<Response, Error> {
+    let caller = auth::require(req, Access::Read)?;
+    let id = req.require_printer()?;
+    let p = printers::get(id).map_err(host)?;
+    let api_key = (caller.identity.role == Role::Admin).then_some(caller.key.clone());
+    Ok(Response::ok_json(&json!({
+        "api": {"key": api_key, "allowCrossOrigin": false},
+        "appearance": {"name": p.name, "color": "default", "colorTransparent": false},
+        "feature": {
+            "sdSupport": false,
+            "temperatureGraph": true,
+            "modelSizeDetection": true,
+            "printCancelConfirmation": true,
+        },
+        "folder": {"uploads": null, "timelapse": null, "watched": null},
+        "plugins": {
+            "discovery": {"upnpUuid": printer_uuid(id), "publicHost": null, "publicPort": null},
+            "tracking": {"enabled": false},
+        },
+        "printer": {"defaultExtrusionLength": 5},
+        "serial": {
+            "port": p.port,
+            "baudrate": p.baud,
+            "portOptions": [p.port],
+            "baudrateOptions": [p.baud],
+            "autoconnect": true,
+        },
+        "server": {"commands": {"serverRestartCommand": "", "systemRestartCommand": "", "systemShutdownCommand": ""}},
+        "temperature": {"profiles": [
+            {"name": "ABS", "extruder": 210, "bed": 100, "chamber": null},
+            {"name": "PLA", "extruder": 180, "bed": 60, "chamber": null},
+        ]},
+        "webcam": {
+            "webcamEnabled": false,
+            "timelapseEnabled": false,
+            "streamUrl": "",
+            "snapshotUrl": "",
+            "flipH": false,
+            "flipV": false,
+            "rotate90": false,
+        },
+    })))
+}
+
+/// The printer profile id OctoPrint clients see: the farm profile's name, else `_default`.
+pub fn profile_id(p: &PrinterInfo) -> String {
+    p.profile.clone().unwrap_or_else(|| "_default".to_string())
+}
+
+/// `GET /api/connection`.
+fn connection_state(p: &PrinterInfo) -> Value {
+    let profile = profile_id(p);
+    let connected = !matches!(p.state, PrinterState::Offline | PrinterState::Error);
+    json!({
+        "current": {
+            "state": if p.state == PrinterState::Offline { "Closed".to_string() } else { state_text(p) },
+            "port": if connected { Value::from(p.port.clone()) } else { Value::Null },
+            "baudrate": if connected { Value::from(p.baud) } else { Value::Null },
+            "printerProfile": profile,
+        },
+        "options": {
+            "ports": [p.port],
+            "baudrates": [p.baud],
+            "printerProfiles": [{"id": profile, "name": p.profile.clone().unwrap_or_else(|| "Default".into())}],
+            "portPreference": p.port,
+            "baudratePreference": p.baud,
+            "printerProfilePreference": profile,
+            "autoconnect": true,
+        },
+    })
+}
+
+/// `GET/POST /api/connection`: state and options; `connect`, `disconnect`, `fake_ack`.
+pub fn connection(req: &Request) -> Result<Response, Error> {
+    let id = req.require_printer()?;
+    if req.method() == "GET" {
+        auth::require(req, Access::Read)?;
+        let p = printers::get(id).map_err(host)?;
+        return Ok(Response::ok_json(&connection_state(&p)));
+    }
+    auth::require(req, Access::Control)?;
+    let cmd = errors::command(req, &["connect", "disconnect", "fake_ack"])?;
+    let p = printers::get(id).map_err(host)?;
+    match cmd.name.as_str() {
+        "connect" => {
+            // The farm owns the device and its speed: a client may name them (OctoPrint's
+            // dialog sends what it was offered) but not change them.
+            if let Some(port) = cmd.data.get("port") {
+                let ok = port
+                    .as_str()
+                    .is_some_and(|s| s == p.port || s.eq_ignore_ascii_case("AUTO"));
+                if !ok {
+                    return Err(Error::bad_request(format!("Invalid port: {port}")));
+                }
+            }
+            if let Some(baud) = cmd.data.get("baudrate") {
+                let ok = baud.as_u64() == Some(u64::from(p.baud)) || baud.as_u64() == Some(0);
+                if !ok {
+                    return Err(Error::bad_request(format!("Invalid baudrate: {baud}")));
+                }
+            }
+            // HA sends `printerprofile` in lower case.
+            let profile = cmd
+                .data
+                .get("printerProfile")
+                .or_else(|| cmd.data.get("printerprofile"));
+            if let Some(profile) = profile {
+                if profile.as_str() != Some(profile_id(&p).as_str()) {
+                    return Err(Error::bad_request(format!(
+                        "Invalid printer profile: {profile}"
+                    )));
+                }
+            }
+            for flag in ["save", "autoconnect"] {
+                if cmd.data.get(flag).is_some_and(|v| !v.is_boolean()) {
+                    return Err(Error::bad_request(format!("{flag} must be a boolean")));
+                }
+            }
+            printers::connect(id).map_err(host)?;
+        }
+        "disconnect" => printers::disconnect(id).map_err(host)?,
+        // The farm's engine never waits for a lost ok forever (it asks again after a timeout),
+        // so there is nothing to fake.
+        _ => {}
+    }
+    Ok(Response::no_content())
+}
+
+/// The profile of a printer as OctoPrint describes it. The farm does not know the build volume
+/// or axis speeds of a printer, so these are OctoPrint's defaults; heated bed and chamber
+/// follow the sensors the firmware reports.
+pub fn profile(req: &Request, p: &PrinterInfo) -> Value {
+    let id = profile_id(p);
+    let (bed, chamber) = pr::heaters(p);
+    json!({
+        "id": id,
+        "name": p.profile.clone().unwrap_or_else(|| "Default".into()),
+        "model": p.name,
+        "color": "default",
+        "current": true,
+        "default": true,
+        "heatedBed": bed,
+        "heatedChamber": chamber,
+        "volume": {"width": 200.0, "depth": 200.0, "height": 200.0, "formFactor": "rectangular", "origin": "lowerleft", "custom_box": false},
+        "axes": {
+            "x": {"speed": 6000, "inverted": false},
+            "y": {"speed": 6000, "inverted": false},
+            "z": {"speed": 200, "inverted": false},
+            "e": {"speed": 300, "inverted": false},
+        },
+        "extruder": {"count": 1, "offsets": [[0.0, 0.0]], "nozzleDiameter": 0.4, "sharedNozzle": false, "defaultExtrusionLength": 5},
+        "resource": req.url_for(&format!("/api/printerprofiles/{id}")),
+    })
+}
+
+/// `GET /api/printerprofiles`.
+pub fn printer_profiles(req: &Request) -> Result<Response, Error> {
+    auth::require(req, Access::Read)?;
+    let p = printers::get(req.require_printer()?).map_err(host)?;
+    let mut profiles = serde_json::Map::new();
+    profiles.insert(profile_id(&p), profile(req, &p));
+    Ok(Response::ok_json(&json!({"profiles": profiles})))
+}
+
+/// `GET /api/system/commands`: none (the farm's machine is not the clients' to restart).
+pub fn system_commands(req: &Request) -> Result<Response, Error> {
+    auth::require(req, Access::Read)?;
+    Ok(Response::ok_json(
+        &json!({"core": [], "custom": [], "plugin": []}),
+    ))
+}
+
+/// `POST /api/system/commands/{source}/{action}`: no command exists, so 404 after the auth check.
+pub fn system_command(req: &Request) -> Result<Response, Error> {
+    auth::require(req, Access::Control)?;
+    Err(Error::not_found("Command not found"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printer_uuids_are_stable_distinct_and_well_formed() {
+        let a = printer_uuid("v1");
+        assert_eq!(a, printer_uuid("v1"));
+        assert_ne!(a, printer_uuid("v2"));
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "5");
+    }
+}
