@@ -385,6 +385,19 @@ fn proc_status_kib(pid: u32, key: &str) -> u64 {
         .expect("VmHWM/VmRSS in /proc status")
 }
 
+/// Polls `check` every 100 ms until it returns a value, failing the test after `secs` seconds
+/// with `what` in the message.
+pub async fn wait_for<T>(what: &str, secs: u64, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// An HTTP client that sends `key` as `X-Api-Key` with every request.
 pub fn client_with_key(key: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();

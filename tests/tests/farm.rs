@@ -1,7 +1,7 @@
 //! The farm core end to end on the real binary with virtual printers: the library, the queue and
 //! its scheduler, bed clearing, history, and a `kill -9` in the middle of a print.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use printfarm_e2e::*;
 use serde_json::{json, Value};
@@ -35,17 +35,6 @@ async fn upload(server: &Server, path: &str, body: String) -> Value {
     let v: Value = r.json().await.unwrap();
     assert_eq!(status, 201, "{v}");
     v
-}
-
-async fn wait_for(what: &str, secs: u64, mut check: impl AsyncFnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn printer(server: &Server, id: &str) -> Value {

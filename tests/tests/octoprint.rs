@@ -2,8 +2,6 @@
 //! plugin and virtual printers, replaying request by request what PrusaSlicer, Cura and Home
 //! Assistant send, plus OctoPrint's auth rules and its answers to bad input.
 
-use std::time::{Duration, Instant};
-
 use printfarm_e2e::*;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
@@ -18,17 +16,6 @@ fn gcode(moves: usize) -> String {
         s.push_str(&format!("G1 X{x} Y10 E{:.1} F1200\n", i as f64 * 0.5 + 0.5));
     }
     s
-}
-
-async fn wait_for(what: &str, secs: u64, mut check: impl AsyncFnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn wait_state(server: &Server, id: &str, state: &str) {

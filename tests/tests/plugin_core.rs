@@ -3,7 +3,7 @@
 //! through `auth`, `files`, `jobs` and `printers`, and every effect is checked on the host's own
 //! API. Its twin grants only `files.read` and expects everything else to be denied.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use printfarm_e2e::*;
 use reqwest::Method;
@@ -78,17 +78,6 @@ fn assert_host_error(answer: &(u16, Value), status: u16, kind: &str) {
         v["message"].as_str().is_some_and(|m| !m.is_empty()),
         "the host's message is passed on: {v}"
     );
-}
-
-async fn wait_for(what: &str, secs: u64, mut check: impl AsyncFnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn wait_operational(server: &Server) {
