@@ -21,10 +21,15 @@ pub fn target_dir() -> PathBuf {
 /// Environment variable naming another printfarm binary to run (benchmarks use the release build).
 pub const BINARY_ENV: &str = "PRINTFARM_BIN";
 
-/// The printfarm binary: `$PRINTFARM_BIN`, else the debug build.
+/// The printfarm binary: `$PRINTFARM_BIN` (relative to the workspace root), else the debug build.
 pub fn binary() -> PathBuf {
+    // Relative paths are taken from the workspace root (benches and tests run in their crate's directory).
+    let root = target_dir()
+        .parent()
+        .expect("target/ has a parent")
+        .to_path_buf();
     let bin = std::env::var_os(BINARY_ENV)
-        .map(PathBuf::from)
+        .map(|b| root.join(b))
         .unwrap_or_else(|| target_dir().join("debug").join("printfarm"));
     assert!(
         bin.is_file(),

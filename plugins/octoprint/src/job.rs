@@ -133,7 +133,7 @@ fn history(printer: &str, path: &str) -> (Option<f64>, Option<f64>, Option<jobs:
 }
 
 /// `GET /api/job` data: always answers, also for an offline printer.
-fn job_state(p: &PrinterInfo) -> Result<Value, Error> {
+pub fn job_state(p: &PrinterInfo) -> Result<Value, Error> {
     let selected = selection(&p.id)?;
     let (job, progress) = if let Some(pr) = &p.progress {
         // A print runs: the truth is the printer's acknowledged position in the file.

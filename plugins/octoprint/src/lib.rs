@@ -9,13 +9,17 @@
 //! One module per idea: [`auth`] (keys), [`errors`] (OctoPrint's error answers and body
 //! parsing), [`settings`] (server-level endpoints), [`printer`], [`job`], [`files`].
 
+pub mod appkeys;
 pub mod auth;
 pub mod errors;
 pub mod files;
 pub mod job;
 pub mod printer;
+pub mod push;
 pub mod settings;
 
+use printfarm_sdk::events::Event;
+use printfarm_sdk::push::{Connection, ConnectionId, Message};
 use printfarm_sdk::{Plugin, Router};
 
 /// The plugin. All its state (selected files, temperature offsets) lives in `kv`.
@@ -53,6 +57,33 @@ impl Plugin for OctoPrint {
                 "/api/system/commands/{source}/{action}",
                 settings::system_command,
             )
+            .get("/sockjs/info", push::info)
+            .get("/plugin/appkeys/probe", appkeys::probe)
+            .post("/plugin/appkeys/request", appkeys::request)
+            .get("/plugin/appkeys/request/{app_token}", appkeys::poll)
+            .get("/plugin/appkeys/pending", appkeys::pending)
+            .post("/plugin/appkeys/decide/{app_token}", appkeys::decide)
+    }
+
+    // The push channel (SockJS); see the `push` module.
+    fn on_event(event: Event) {
+        push::on_event(event)
+    }
+
+    fn on_tick() {
+        push::on_tick()
+    }
+
+    fn on_push_open(conn: &Connection) -> Result<(), String> {
+        push::on_open(conn)
+    }
+
+    fn on_push_message(conn: ConnectionId, msg: Message) {
+        push::on_message(conn, msg)
+    }
+
+    fn on_push_close(conn: ConnectionId) {
+        push::on_close(conn)
     }
 }
 

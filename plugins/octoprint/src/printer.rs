@@ -79,7 +79,7 @@ fn offsets_key(printer: &str) -> String {
 }
 
 /// A printer's temperature offsets by heater.
-fn offsets(printer: &str) -> Result<BTreeMap<String, f64>, Error> {
+pub fn offsets(printer: &str) -> Result<BTreeMap<String, f64>, Error> {
     Ok(kv::get_json(&offsets_key(printer))
         .map_err(host)?
         .unwrap_or_default())
