@@ -1,6 +1,6 @@
 //! OctoPrint's application-key workflow through the `octoprint` plugin, end to end: the requests
-//! Home Assistant's setup (and Cura's discovery) send, decided by a farm admin through the
-//! plugin's own routes or approved automatically by config, yielding real farm API keys.
+//! Home Assistant's setup (and Cura's discovery) send, decided by a farm admin through the host
+//! API (`/farm/api/key-requests`) or approved automatically by config, yielding real farm API keys.
 
 use printfarm_e2e::*;
 use reqwest::StatusCode;
@@ -66,11 +66,21 @@ async fn poll(server: &Server, token: &str) -> (u16, Value) {
     (s, v)
 }
 
-/// `POST /plugin/appkeys/decide/<token>` with `key`.
-async fn decide(server: &Server, key: &str, token: &str, body: Value) -> (u16, Value) {
+/// The pending request of `app`, as the host API lists it to an admin.
+async fn pending_request(server: &Server, app: &str) -> Option<Value> {
+    let list = server.get_json("/farm/api/key-requests").await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["app"] == app)
+        .cloned()
+}
+
+/// `POST /farm/api/key-requests/{id}` with `key`.
+async fn decide(server: &Server, key: &str, id: &Value, body: Value) -> (u16, Value) {
     let (s, v, _) = send(
         client_with_key(key)
-            .post(server.url(&format!("{MOUNT}/plugin/appkeys/decide/{token}")))
+            .post(server.url(&format!("/farm/api/key-requests/{id}")))
             .json(&body),
     )
     .await;
@@ -117,167 +127,140 @@ async fn home_assistant_flow_with_admin_decisions() {
     // HA asks for a key for the user the person typed in, then polls.
     let token = request_key(&server, "Home Assistant", Some("ann")).await;
     let (s, v) = poll(&server, &token).await;
-    assert_eq!(s, 202, "{v}");
-    assert_eq!(v, json!({"message": "Awaiting decision"}));
+    assert_eq!((s, &v), (202, &json!({"message": "Awaiting decision"})));
 
-    // The admin sees it among the pending requests.
-    let pending = server
-        .get_json(&format!("{MOUNT}/plugin/appkeys/pending"))
-        .await;
-    let entry = pending["pending"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["app_token"] == token.as_str())
-        .unwrap_or_else(|| panic!("{token} not pending: {pending}"))
-        .clone();
-    assert_eq!(entry["app"], "Home Assistant");
-    assert_eq!(entry["user"], "ann");
+    // The admin sees it in the host API, with who asked and from where.
+    let entry = pending_request(&server, "Home Assistant")
+        .await
+        .expect("listed");
+    assert_eq!(
+        (&entry["user"], &entry["plugin"]),
+        (&json!("ann"), &json!("octoprint"))
+    );
     assert!(
-        entry["requested"].as_u64().unwrap() > 1_600_000_000,
+        entry["client"].as_str().unwrap().starts_with("127.0.0.1"),
         "{entry}"
     );
+    assert!(
+        !entry.to_string().contains(&token),
+        "the list never shows the token"
+    );
 
-    // Only admins decide: an operator's key, a bad key and no key are all 403.
-    for key in [ann_key.as_str(), "not-a-key"] {
-        let (s, v, _) =
-            send(client_with_key(key).get(server.url(&format!("{MOUNT}/plugin/appkeys/pending"))))
-                .await;
-        assert_eq!(s, 403, "{v}");
-        let (s, v) = decide(&server, key, &token, json!({"decision": true})).await;
-        assert_eq!(s, 403, "{v}");
-    }
-    let (s, _, _) = send(
-        anon.post(server.url(&format!("{MOUNT}/plugin/appkeys/decide/{token}")))
-            .json(&json!({"decision": true})),
+    // Only admins decide: an operator's key is 403, a bad key 401; the request stays pending.
+    let (s, _) = decide(&server, &ann_key, &entry["id"], json!({"approve": true})).await;
+    assert_eq!(s, 403);
+    let (s, _) = decide(
+        &server,
+        "wrongwrongwrongwrongwrongwrong12",
+        &entry["id"],
+        json!({"approve": true}),
     )
     .await;
-    assert_eq!(s, 403);
-    let (s, _) = poll(&server, &token).await;
-    assert_eq!(s, 202, "a refused decider must not change the request");
-
-    // Bad decisions are 400; unknown tokens 404.
+    assert_eq!(s, 401);
+    assert_eq!(poll(&server, &token).await.0, 202);
     let (s, v) = decide(
         &server,
         &server.admin_key,
-        &token,
-        json!({"decision": "yes"}),
+        &entry["id"],
+        json!({"approve": "yes"}),
     )
     .await;
     assert_eq!(s, 400, "{v}");
+
+    // Approved: the next poll hands out a real farm key for ann, once.
     let (s, v) = decide(
         &server,
         &server.admin_key,
-        "DEADBEEF",
-        json!({"decision": true}),
+        &entry["id"],
+        json!({"approve": true}),
     )
     .await;
-    assert_eq!(s, 404, "{v}");
-
-    // The admin approves: exactly 204, empty body.
-    let r = server
-        .client()
-        .post(server.url(&format!("{MOUNT}/plugin/appkeys/decide/{token}")))
-        .json(&json!({"decision": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert!(r.text().await.unwrap().is_empty());
-
-    // The next poll hands out the key once.
+    assert_eq!(s, 204, "{v}");
     let (s, v) = poll(&server, &token).await;
     assert_eq!(s, 200, "{v}");
-    let key = v["api_key"].as_str().expect("api_key").to_string();
-    assert_ne!(key, ann_key);
-    let (s, v) = poll(&server, &token).await;
-    assert_eq!(s, 404, "the key is handed out once: {v}");
-
-    // It is a real farm key of ann's: HA's next calls work with it, on every printer's mount
-    // and on the host API.
+    let key = v["api_key"].as_str().unwrap().to_string();
+    assert_eq!(current_user(&server, &key).await["name"], "ann");
     let r = client_with_key(&key)
         .get(server.url(&format!("{MOUNT}/api/settings")))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let settings: Value = r.json().await.unwrap();
-    assert!(settings["plugins"].is_object(), "{settings}");
-    assert_eq!(current_user(&server, &key).await["name"], "ann");
     let r = client_with_key(&key)
         .get(server.url("/farm/api/printers"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    // The pending list no longer shows it.
-    let pending = server
-        .get_json(&format!("{MOUNT}/plugin/appkeys/pending"))
-        .await;
-    assert!(!pending.to_string().contains(&token), "{pending}");
-
-    // A denial: the poll then answers 404 (HA: "denied or timed out").
-    let denied = request_key(&server, "Cura", None).await;
-    assert_eq!(poll(&server, &denied).await.0, 202);
-    let (s, v) = decide(
-        &server,
-        &server.admin_key,
-        &denied,
-        json!({"decision": false}),
-    )
-    .await;
-    assert_eq!(s, 204, "{v}");
-    let (s, v) = poll(&server, &denied).await;
-    assert_eq!(s, 404, "{v}");
-    let (s, _) = decide(
-        &server,
-        &server.admin_key,
-        &denied,
-        json!({"decision": true}),
-    )
-    .await;
-    assert_eq!(s, 404, "a denied request is gone");
-
-    // No user asked for: the key is the approving admin's. The decision may also name the user.
-    let mine = request_key(&server, "OctoPrint client", None).await;
     assert_eq!(
-        decide(&server, &server.admin_key, &mine, json!({"decision": true}))
-            .await
-            .0,
-        204
+        r.status(),
+        StatusCode::OK,
+        "the same farm key works on the host API"
     );
-    let (s, v) = poll(&server, &mine).await;
-    assert_eq!(s, 200, "{v}");
-    let admin_app_key = v["api_key"].as_str().unwrap().to_string();
-    assert_eq!(current_user(&server, &admin_app_key).await["name"], "admin");
-    // Issuing an app key for the admin leaves the admin's own key working.
-    server.get_json("/farm/api/printers").await;
+    assert_eq!(poll(&server, &token).await.0, 404);
+    assert!(pending_request(&server, "Home Assistant").await.is_none());
 
-    let named = request_key(&server, "Slicer", Some("ann")).await;
-    let (s, v) = decide(
-        &server,
-        &server.admin_key,
-        &named,
-        json!({"decision": true, "user": "nobody-here"}),
-    )
-    .await;
-    assert_eq!(s, 400, "approving for an unknown user: {v}");
-    assert_eq!(poll(&server, &named).await.0, 202);
-    let viewer = create_user(&server, "vic", "viewer").await;
+    // A denial: the poll answers 404, and the request cannot be decided again.
+    let token = request_key(&server, "Cura", None).await;
+    let entry = pending_request(&server, "Cura").await.unwrap();
     let (s, _) = decide(
         &server,
         &server.admin_key,
-        &named,
-        json!({"decision": true, "user": "vic"}),
+        &entry["id"],
+        json!({"approve": false}),
     )
     .await;
     assert_eq!(s, 204);
-    let (_, v) = poll(&server, &named).await;
-    let vic_key = v["api_key"].as_str().unwrap();
-    assert_ne!(vic_key, viewer);
-    assert_eq!(current_user(&server, vic_key).await["name"], "vic");
+    assert_eq!(poll(&server, &token).await.0, 404);
+    let (s, _) = decide(
+        &server,
+        &server.admin_key,
+        &entry["id"],
+        json!({"approve": true}),
+    )
+    .await;
+    assert_eq!(s, 404);
 
-    // Requests without an app name are refused; unknown tokens are 404.
+    // Without a user in the request the key is the approving admin's, unless the admin names one.
+    let token = request_key(&server, "Slicer", None).await;
+    let entry = pending_request(&server, "Slicer").await.unwrap();
+    let (s, v) = decide(
+        &server,
+        &server.admin_key,
+        &entry["id"],
+        json!({"approve": true, "user": "nobody"}),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("nobody"), "{v}");
+    let (s, _) = decide(
+        &server,
+        &server.admin_key,
+        &entry["id"],
+        json!({"approve": true, "user": "ann"}),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let key = poll(&server, &token).await.1["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(current_user(&server, &key).await["name"], "ann");
+    let token = request_key(&server, "Other", None).await;
+    let entry = pending_request(&server, "Other").await.unwrap();
+    decide(
+        &server,
+        &server.admin_key,
+        &entry["id"],
+        json!({"approve": true}),
+    )
+    .await;
+    let key = poll(&server, &token).await.1["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(current_user(&server, &key).await["name"], "admin");
+
+    // Bad requests.
     let (s, v, _) = send(
         anon.post(server.url(&format!("{MOUNT}/plugin/appkeys/request")))
             .json(&json!({"user": "ann"})),
@@ -307,10 +290,7 @@ async fn trusted_networks_are_approved_automatically() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(poll(&server, &token).await.0, 404);
-    let pending = server
-        .get_json(&format!("{MOUNT}/plugin/appkeys/pending"))
-        .await;
-    assert_eq!(pending["pending"], json!([]));
+    assert!(pending_request(&server, "Home Assistant").await.is_none());
 }
 
 #[tokio::test]
@@ -321,17 +301,15 @@ async fn untrusted_networks_still_wait_for_an_admin() {
     ));
     let token = request_key(&server, "Home Assistant", None).await;
     assert_eq!(poll(&server, &token).await.0, 202);
-    assert_eq!(
-        decide(
-            &server,
-            &server.admin_key,
-            &token,
-            json!({"decision": true})
-        )
-        .await
-        .0,
-        204
-    );
+    let entry = pending_request(&server, "Home Assistant").await.unwrap();
+    let (s, _) = decide(
+        &server,
+        &server.admin_key,
+        &entry["id"],
+        json!({"approve": true}),
+    )
+    .await;
+    assert_eq!(s, 204);
     assert_eq!(poll(&server, &token).await.0, 200);
 }
 

@@ -61,8 +61,6 @@ impl Plugin for OctoPrint {
             .get("/plugin/appkeys/probe", appkeys::probe)
             .post("/plugin/appkeys/request", appkeys::request)
             .get("/plugin/appkeys/request/{app_token}", appkeys::poll)
-            .get("/plugin/appkeys/pending", appkeys::pending)
-            .post("/plugin/appkeys/decide/{app_token}", appkeys::decide)
     }
 
     // The push channel (SockJS); see the `push` module.

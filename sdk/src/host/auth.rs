@@ -11,6 +11,8 @@ use crate::HostError;
 pub use raw::Identity;
 /// What a user may do: `Admin` (everything), `Operator` (printers, files, jobs), `Viewer` (read only).
 pub use raw::Role;
+/// Where an application's key request stands: `Pending`, `Approved(key)` (handed out once) or `Gone`.
+pub use raw::KeyRequestState;
 
 impl Role {
     /// The role's name as the WIT contract spells it (`admin`, `operator`, `viewer`).
@@ -60,4 +62,28 @@ pub fn end_session(token: &str) -> Result<(), HostError> {
 /// once. Needs `auth.issue-keys`.
 pub fn create_api_key(user: &str, label: &str) -> Result<String, HostError> {
     host_call!("auth::create_api_key", raw::create_api_key(user, label))
+}
+
+/// Files an application's request for an API key and returns the token it polls with. Admins
+/// decide through the host API, unless `approve_as` names the user to approve it for at once.
+/// Needs `auth.issue-keys`.
+pub fn request_api_key(
+    app: &str,
+    user: Option<&str>,
+    client: &str,
+    ttl_secs: u32,
+    approve_as: Option<&str>,
+) -> Result<String, HostError> {
+    host_call!(
+        "auth::request_api_key",
+        raw::request_api_key(app, user, client, ttl_secs, approve_as)
+    )
+}
+
+/// Where a key request stands; an approved key is returned once. Needs `auth.issue-keys`.
+pub fn poll_api_key_request(token: &str) -> Result<KeyRequestState, HostError> {
+    host_call!(
+        "auth::poll_api_key_request",
+        raw::poll_api_key_request(token)
+    )
 }

@@ -3,6 +3,7 @@
 //! One user has one identity on every surface: the host API, an OctoPrint client's API key and a
 //! Pod Manager session all resolve to the same [`Identity`].
 
+pub mod key_request;
 pub mod password;
 pub mod secret;
 

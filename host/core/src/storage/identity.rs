@@ -1,6 +1,7 @@
 //! Users, API keys and sessions.
 
 use super::Storage;
+use crate::identity::key_request::KeyRequest;
 use crate::identity::{Identity, Role, User};
 use crate::CoreError;
 
@@ -197,5 +198,120 @@ impl Storage {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Files a key request; `approved` = `(user, decided by)` approves it at once.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_key_request(
+        &self,
+        token_hash: &str,
+        app: &str,
+        user: Option<&str>,
+        client: &str,
+        plugin: &str,
+        created_ms: i64,
+        expires_ms: i64,
+        approved: Option<(&str, String)>,
+    ) -> Result<(), CoreError> {
+        let (approved_user, decided_by) = match &approved {
+            Some((u, by)) => (Some(*u), Some(by.as_str())),
+            None => (None, None),
+        };
+        sqlx::query(
+            "INSERT INTO key_requests (token_hash, app, user_name, client, plugin, created_ms, expires_ms, approved_user, decided_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(app)
+        .bind(user)
+        .bind(client)
+        .bind(plugin)
+        .bind(created_ms)
+        .bind(expires_ms)
+        .bind(approved_user)
+        .bind(decided_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A key request by token hash: `(id, app, expires, approved user)`.
+    pub async fn key_request_by_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(i64, String, i64, Option<String>)>, CoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, app, expires_ms, approved_user FROM key_requests WHERE token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Removes an approved request and returns the user it was approved for; `None` if another
+    /// poll took it first.
+    pub async fn take_approved_key_request(&self, id: i64) -> Result<Option<String>, CoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "DELETE FROM key_requests WHERE id = ? AND approved_user IS NOT NULL RETURNING approved_user",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(u,)| u))
+    }
+
+    /// Removes a request (denied or expired).
+    pub async fn delete_key_request(&self, id: i64) -> Result<(), CoreError> {
+        sqlx::query("DELETE FROM key_requests WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Undecided requests that have not expired, oldest first; expired ones are removed.
+    pub async fn pending_key_requests(&self, now: i64) -> Result<Vec<KeyRequest>, CoreError> {
+        sqlx::query("DELETE FROM key_requests WHERE expires_ms <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let rows: Vec<(i64, String, Option<String>, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, app, user_name, client, plugin, created_ms, expires_ms FROM key_requests \
+             WHERE approved_user IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, app, user, client, plugin, created_ms, expires_ms)| KeyRequest {
+                    id,
+                    app,
+                    user,
+                    client,
+                    plugin,
+                    created_ms,
+                    expires_ms,
+                },
+            )
+            .collect())
+    }
+
+    /// Approves an undecided request; false if it was decided meanwhile.
+    pub async fn approve_key_request(
+        &self,
+        id: i64,
+        user: &str,
+        decider: &str,
+    ) -> Result<bool, CoreError> {
+        let done = sqlx::query(
+            "UPDATE key_requests SET approved_user = ?, decided_by = ? WHERE id = ? AND approved_user IS NULL",
+        )
+        .bind(user)
+        .bind(decider)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

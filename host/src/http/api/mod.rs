@@ -79,6 +79,8 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::delete))
         .routes(routes!(users::create_key))
+        .routes(routes!(users::key_requests))
+        .routes(routes!(users::decide_key_request))
         .split_for_parts();
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
     let protected = protected.layer(axum::middleware::from_fn_with_state(

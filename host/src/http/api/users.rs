@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use printfarm_core::identity::key_request::KeyRequest;
 use printfarm_core::identity::{Identity, Role, User};
 use serde::{Deserialize, Serialize};
 
@@ -104,4 +105,45 @@ pub async fn create_key(
         .create_api_key(&name, &body.label)
         .await?;
     Ok((StatusCode::CREATED, Json(IssuedKey { api_key })))
+}
+
+/// Applications' requests for API keys (OctoPrint's app-keys workflow) waiting for a decision.
+#[utoipa::path(get, path = "/api/key-requests", tag = "users",
+    responses((status = 200, body = [KeyRequest]), (status = 403)))]
+pub async fn key_requests(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+) -> ApiResult<Json<Vec<KeyRequest>>> {
+    require(&who, Role::Admin)?;
+    Ok(Json(state.host.services.identities.key_requests().await?))
+}
+
+/// A decision on a key request.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDecision {
+    /// Approve (the application then collects a new API key once) or deny.
+    pub approve: bool,
+    /// The farm user the key is for (default: the user the application asked for, else you).
+    pub user: Option<String>,
+}
+
+/// Approves or denies an application's key request.
+#[utoipa::path(post, path = "/api/key-requests/{id}", tag = "users",
+    params(("id" = i64, Path, description = "request id")), request_body = KeyDecision,
+    responses((status = 204), (status = 400), (status = 403), (status = 404), (status = 409)))]
+pub async fn decide_key_request(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<i64>,
+    JsonBody(body): JsonBody<KeyDecision>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Admin)?;
+    state
+        .host
+        .services
+        .identities
+        .decide_key_request(id, body.approve, body.user.as_deref(), &who.user)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -3,11 +3,12 @@
 //! The farm's identities: an OctoPrint key, a Pod Manager session and a host API key all resolve
 //! to the same user.
 
-use super::super::bindings::printfarm::plugin::auth::{self, Identity, Role};
+use super::super::bindings::printfarm::plugin::auth::{self, Identity, KeyRequestState, Role};
 use super::super::bindings::HostError;
 use super::super::state::CallState;
 use super::core_error;
 use crate::plugin::Capability;
+use printfarm_core::identity::key_request::KeyRequestState as CoreState;
 use printfarm_core::identity::{self as core_identity, Identities};
 
 fn identity(i: core_identity::Identity) -> Identity {
@@ -70,5 +71,33 @@ impl auth::Host for CallState {
     async fn create_api_key(&mut self, user: String, label: String) -> Result<String, HostError> {
         let ids = self.identities(Capability::AuthIssueKeys)?;
         ids.create_api_key(&user, &label).await.map_err(core_error)
+    }
+    async fn request_api_key(
+        &mut self,
+        app: String,
+        user: Option<String>,
+        client: String,
+        ttl_secs: u32,
+        approve_as: Option<String>,
+    ) -> Result<String, HostError> {
+        let ids = self.identities(Capability::AuthIssueKeys)?;
+        ids.request_key(
+            &app,
+            user.as_deref(),
+            &client,
+            &self.plugin.id,
+            ttl_secs,
+            approve_as.as_deref(),
+        )
+        .await
+        .map_err(core_error)
+    }
+    async fn poll_api_key_request(&mut self, token: String) -> Result<KeyRequestState, HostError> {
+        let ids = self.identities(Capability::AuthIssueKeys)?;
+        Ok(match ids.poll_key(&token).await.map_err(core_error)? {
+            CoreState::Pending => KeyRequestState::Pending,
+            CoreState::Approved(key) => KeyRequestState::Approved(key),
+            CoreState::Gone => KeyRequestState::Gone,
+        })
     }
 }
