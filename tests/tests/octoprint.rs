@@ -731,3 +731,74 @@ async fn bad_input_answers_as_octoprint_and_files_behave() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn profiles_webcam_and_disk_space_come_from_the_farm() {
+    let server = Server::start(
+        r#"
+[profiles.delta]
+volume = [180, 180, 300]
+origin = "center"
+bed-shape = "circular"
+heated-bed = false
+extruders = 2
+nozzle-diameter = 0.6
+max-speeds = [12000, 12000, 12000, 600]
+
+[[printers]]
+id = "d1"
+port = "virtual"
+virtual-speed = 0
+profile = "delta"
+webcam-snapshot = "http://cam-1/snapshot.jpg"
+"#,
+    );
+    let octo = Octo::new(&server, "d1", Some(&server.admin_key));
+    let (s, profiles) = octo.get("/api/printerprofiles").await;
+    assert_eq!(s, 200, "{profiles}");
+    let profile = profiles["profiles"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(profile["name"], "delta");
+    assert_eq!(
+        profile["volume"],
+        json!({"width": 180.0, "depth": 180.0, "height": 300.0, "formFactor": "circular",
+               "origin": "center", "custom_box": false})
+    );
+    assert_eq!(profile["axes"]["z"]["speed"], 12000.0);
+    assert_eq!(profile["extruder"]["count"], 2);
+    assert_eq!(profile["extruder"]["nozzleDiameter"], 0.6);
+    assert_eq!(profile["heatedBed"], false);
+
+    let (_, settings) = octo.get("/api/settings").await;
+    assert_eq!(settings["webcam"]["webcamEnabled"], true);
+    assert_eq!(
+        settings["webcam"]["snapshotUrl"],
+        "http://cam-1/snapshot.jpg"
+    );
+
+    let (_, listing) = octo.get("/api/files").await;
+    let (free, total) = (
+        listing["free"].as_u64().unwrap(),
+        listing["total"].as_u64().unwrap(),
+    );
+    assert!(free > 0 && total >= free && total < 1 << 50, "{listing}");
+
+    // A profile that does not exist is a config error naming the key.
+    let refusal =
+        Server::refuse("[[printers]]\nid = \"p\"\nport = \"virtual\"\nprofile = \"mk9\"\n");
+    assert!(
+        refusal.stderr.contains("printers[0].profile") && refusal.stderr.contains("[profiles.mk9]"),
+        "{}",
+        refusal.stderr
+    );
+    let refusal = Server::refuse("[profiles.bad]\nvolume = [0, 10, 10]\n");
+    assert!(
+        refusal.stderr.contains("profiles.bad"),
+        "{}",
+        refusal.stderr
+    );
+}

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod profile;
+
 use crate::plugin::Capability;
+pub use profile::PrinterProfile;
 
 /// Where the server listens when neither the file nor `--listen` says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -47,6 +50,9 @@ pub struct FarmConfig {
     /// The printers of this host, in order.
     #[serde(default)]
     pub printers: Vec<PrinterConfig>,
+    /// Printer profiles by name, for the printers' `profile` key.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, PrinterProfile>,
     /// Per-plugin settings, by plugin id.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSettings>,
@@ -109,6 +115,9 @@ pub struct PrinterConfig {
     /// default 1).
     #[serde(default)]
     pub virtual_speed: Option<f64>,
+    /// The profile named by `profile` (or the generic one), resolved when the config is read.
+    #[serde(skip)]
+    pub details: PrinterProfile,
 }
 
 fn yes() -> bool {
@@ -241,8 +250,24 @@ impl FarmConfig {
             file: file.to_string(),
             message,
         };
-        let config: FarmConfig =
+        let mut config: FarmConfig =
             toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        for (name, profile) in config.profiles.iter_mut() {
+            profile.name = name.clone();
+            profile
+                .validate()
+                .map_err(|m| err(format!("key `profiles.{name}`: {m}")))?;
+        }
+        for (i, p) in config.printers.iter_mut().enumerate() {
+            p.details = match &p.profile {
+                Some(name) => config.profiles.get(name).cloned().ok_or_else(|| {
+                    err(format!(
+                        "key `printers[{i}].profile`: no `[profiles.{name}]` table describes the profile `{name}`"
+                    ))
+                })?,
+                None => PrinterProfile::default(),
+            };
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, p) in config.printers.iter().enumerate() {
             let ok = !p.id.is_empty()

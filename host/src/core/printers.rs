@@ -5,7 +5,7 @@ use serde::Serialize;
 use printfarm_serial::engine::Progress;
 use printfarm_serial::supervisor::PrinterStatus;
 
-use crate::config::PrinterConfig;
+use crate::config::{PrinterConfig, PrinterProfile};
 
 pub use printfarm_serial::supervisor::PrinterState;
 
@@ -41,6 +41,10 @@ pub struct PrinterSummary {
     pub self_clearing: bool,
     /// Tags queued jobs can ask for.
     pub tags: Vec<String>,
+    /// What the printer can do (its profile).
+    pub details: PrinterProfile,
+    /// Its webcam snapshot URL.
+    pub webcam_snapshot: Option<String>,
 }
 
 impl PrinterSummary {
@@ -60,6 +64,8 @@ impl PrinterSummary {
             bed_clear: false,
             self_clearing: config.self_clearing(),
             tags: config.tags(),
+            details: config.details.clone(),
+            webcam_snapshot: config.webcam_snapshot.clone(),
         }
     }
 

@@ -2,8 +2,11 @@
 
 use super::bindings::printfarm::plugin::events::{self as wit_events, Event};
 use super::bindings::printfarm::plugin::printers::{
-    PrintProgress, PrinterInfo, PrinterState as WitState, Temperature as WitTemperature,
+    PrintProgress, PrinterInfo, PrinterProfile as WitProfile, PrinterState as WitState,
+    Temperature as WitTemperature,
 };
+use crate::config::profile::{BedShape, Origin};
+use crate::config::PrinterProfile;
 use crate::core::{PrinterState, PrinterSummary, Temperature};
 use crate::events::{CoreEvent, FileChange, PrintPhase};
 use printfarm_serial::engine::Progress;
@@ -44,6 +47,25 @@ pub fn printer_info(p: &PrinterSummary) -> PrinterInfo {
         temperatures: p.temperatures.iter().map(temperature).collect(),
         progress: p.progress.as_ref().map(progress),
         awaiting_bed_clear: p.awaiting_bed_clear(),
+        details: profile(&p.details),
+        webcam_snapshot: p.webcam_snapshot.clone(),
+    }
+}
+
+/// A printer profile as WIT sees it.
+pub fn profile(p: &PrinterProfile) -> WitProfile {
+    let [w, d, h] = p.volume;
+    let [x, y, z, e] = p.max_speeds;
+    WitProfile {
+        name: p.name.clone(),
+        volume: (w, d, h),
+        origin_center: p.origin == Origin::Center,
+        circular_bed: p.bed_shape == BedShape::Circular,
+        heated_bed: p.heated_bed,
+        heated_chamber: p.heated_chamber,
+        extruders: p.extruders,
+        nozzle_diameter: p.nozzle_diameter,
+        max_speeds: (x, y, z, e),
     }
 }
 

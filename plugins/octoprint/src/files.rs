@@ -165,11 +165,11 @@ fn recursive(req: &Request) -> bool {
         .is_some_and(|r| errors::truthy(&r))
 }
 
-/// The body of a listing of the local storage. The farm does not tell plugins how much disk
-/// space is left, so `free`/`total` are placeholders large enough for clients that check them.
+/// The body of a listing of the local storage, with the library disk's free and total bytes.
 fn listing(req: &Request) -> Result<Value, Error> {
     let files = tree(req, "", recursive(req))?;
-    Ok(json!({"files": files, "free": 1u64 << 40, "total": 1u64 << 41}))
+    let (free, total) = files::space().map_err(host)?;
+    Ok(json!({"files": files, "free": free, "total": total}))
 }
 
 /// `GET /api/files`.

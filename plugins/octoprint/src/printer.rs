@@ -64,12 +64,14 @@ pub fn state_object(p: &PrinterInfo) -> Value {
     })
 }
 
-/// Whether the printer has a heated bed and a heated chamber, judged from the sensors its
-/// firmware reports (the farm's printer record says nothing else about heaters). A bed is
-/// assumed until the first report, as OctoPrint's default profile does.
+/// Whether the printer has a heated bed and a heated chamber: as its farm profile says, or as
+/// the sensors its firmware reports show.
 pub fn heaters(p: &PrinterInfo) -> (bool, bool) {
     let has = |s: &str| p.temperatures.iter().any(|t| t.sensor == s);
-    (has("bed") || p.temperatures.is_empty(), has("chamber"))
+    (
+        p.details.heated_bed || has("bed"),
+        p.details.heated_chamber || has("chamber"),
+    )
 }
 
 /// The kv key of a printer's temperature offsets. OctoPrint keeps offsets per connection; the

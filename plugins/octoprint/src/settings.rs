@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{self, Access, Caller};
 use crate::errors::{self, host};
-use crate::printer::{self as pr, state_text};
+use crate::printer::state_text;
 
 /// The OctoPrint version this surface imitates (the one the reference was observed against).
 pub const OCTOPRINT_VERSION: &str = "1.11.8";
@@ -170,10 +170,10 @@ pub fn settings(req: &Request) -> Result<Response, Error> {
             {"name": "PLA", "extruder": 180, "bed": 60, "chamber": null},
         ]},
         "webcam": {
-            "webcamEnabled": false,
+            "webcamEnabled": p.webcam_snapshot.is_some(),
             "timelapseEnabled": false,
             "streamUrl": "",
-            "snapshotUrl": "",
+            "snapshotUrl": p.webcam_snapshot.clone().unwrap_or_default(),
             "flipH": false,
             "flipV": false,
             "rotate90": false,
@@ -265,12 +265,12 @@ pub fn connection(req: &Request) -> Result<Response, Error> {
     Ok(Response::no_content())
 }
 
-/// The profile of a printer as OctoPrint describes it. The farm does not know the build volume
-/// or axis speeds of a printer, so these are OctoPrint's defaults; heated bed and chamber
-/// follow the sensors the firmware reports.
+/// The profile of a printer as OctoPrint describes it, from the printer's farm profile.
 pub fn profile(req: &Request, p: &PrinterInfo) -> Value {
     let id = profile_id(p);
-    let (bed, chamber) = pr::heaters(p);
+    let d = &p.details;
+    let (width, depth, height) = d.volume;
+    let (x, y, z, e) = d.max_speeds;
     json!({
         "id": id,
         "name": p.profile.clone().unwrap_or_else(|| "Default".into()),
@@ -278,16 +278,29 @@ pub fn profile(req: &Request, p: &PrinterInfo) -> Value {
         "color": "default",
         "current": true,
         "default": true,
-        "heatedBed": bed,
-        "heatedChamber": chamber,
-        "volume": {"width": 200.0, "depth": 200.0, "height": 200.0, "formFactor": "rectangular", "origin": "lowerleft", "custom_box": false},
-        "axes": {
-            "x": {"speed": 6000, "inverted": false},
-            "y": {"speed": 6000, "inverted": false},
-            "z": {"speed": 200, "inverted": false},
-            "e": {"speed": 300, "inverted": false},
+        "heatedBed": d.heated_bed,
+        "heatedChamber": d.heated_chamber,
+        "volume": {
+            "width": width,
+            "depth": depth,
+            "height": height,
+            "formFactor": if d.circular_bed { "circular" } else { "rectangular" },
+            "origin": if d.origin_center { "center" } else { "lowerleft" },
+            "custom_box": false,
         },
-        "extruder": {"count": 1, "offsets": [[0.0, 0.0]], "nozzleDiameter": 0.4, "sharedNozzle": false, "defaultExtrusionLength": 5},
+        "axes": {
+            "x": {"speed": x, "inverted": false},
+            "y": {"speed": y, "inverted": false},
+            "z": {"speed": z, "inverted": false},
+            "e": {"speed": e, "inverted": false},
+        },
+        "extruder": {
+            "count": d.extruders,
+            "offsets": vec![[0.0, 0.0]; d.extruders as usize],
+            "nozzleDiameter": d.nozzle_diameter,
+            "sharedNozzle": false,
+            "defaultExtrusionLength": 5,
+        },
         "resource": req.url_for(&format!("/api/printerprofiles/{id}")),
     })
 }

@@ -9,10 +9,10 @@ use crate::HostError;
 
 /// An authenticated farm user: `user` and `role`.
 pub use raw::Identity;
-/// What a user may do: `Admin` (everything), `Operator` (printers, files, jobs), `Viewer` (read only).
-pub use raw::Role;
 /// Where an application's key request stands: `Pending`, `Approved(key)` (handed out once) or `Gone`.
 pub use raw::KeyRequestState;
+/// What a user may do: `Admin` (everything), `Operator` (printers, files, jobs), `Viewer` (read only).
+pub use raw::Role;
 
 impl Role {
     /// The role's name as the WIT contract spells it (`admin`, `operator`, `viewer`).

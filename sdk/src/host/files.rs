@@ -61,3 +61,8 @@ pub fn copy(source: &str, destination: &str) -> Result<FileInfo, HostError> {
 pub fn delete(path: &str) -> Result<(), HostError> {
     host_call!("files::delete", raw::delete(path))
 }
+
+/// Free and total bytes of the disk that holds the library.
+pub fn space() -> Result<(u64, u64), HostError> {
+    host_call!("files::space", raw::space())
+}

@@ -10,8 +10,12 @@ use crate::HostError;
 /// How far a print has got, counting only what the firmware acknowledged.
 pub use raw::PrintProgress;
 /// A printer and what it is doing: `id`, `name`, `state`, `state_reason`, `port`, `baud`,
-/// `profile`, `temperatures`, `progress` (the running print) and `awaiting_bed_clear`.
+/// `profile`, `temperatures`, `progress` (the running print), `awaiting_bed_clear`, `details`
+/// (what it can do) and `webcam_snapshot`.
 pub use raw::PrinterInfo;
+/// What a printer can do, from its farm profile: build `volume`, `origin_center`, `circular_bed`,
+/// `heated_bed`, `heated_chamber`, `extruders`, `nozzle_diameter`, `max_speeds` (X, Y, Z, E mm/min).
+pub use raw::PrinterProfile;
 /// The state of a printer's connection and print (`Offline`, `Connecting`, `Operational`,
 /// `Printing`, `Pausing`, `Paused`, `Cancelling`, `Error`).
 pub use raw::PrinterState;

@@ -393,6 +393,14 @@ impl Library {
         Ok(())
     }
 
+    /// Free and total bytes of the disk holding the library.
+    pub fn space(&self) -> Result<(u64, u64), CoreError> {
+        let stat = rustix::fs::statvfs(&self.inner.blobs)
+            .map_err(|e| CoreError::io("reading the library disk's size")(e.into()))?;
+        let unit = stat.f_frsize;
+        Ok((stat.f_bavail * unit, stat.f_blocks * unit))
+    }
+
     /// A thumbnail's format and bytes.
     pub async fn thumbnail(&self, path: &str, index: u32) -> Result<(String, Vec<u8>), CoreError> {
         let entry = self.stat(path).await?;

@@ -275,7 +275,8 @@ impl Storage {
             .bind(now)
             .execute(&self.pool)
             .await?;
-        let rows: Vec<(i64, String, Option<String>, String, String, i64, i64)> = sqlx::query_as(
+        type Row = (i64, String, Option<String>, String, String, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, app, user_name, client, plugin, created_ms, expires_ms FROM key_requests \
              WHERE approved_user IS NULL ORDER BY id",
         )

@@ -117,4 +117,9 @@ impl files::Host for CallState {
             .await
             .map_err(core_error)
     }
+    async fn space(&mut self) -> Result<(u64, u64), HostError> {
+        self.library(Capability::FilesRead)?
+            .space()
+            .map_err(core_error)
+    }
 }
