@@ -6,27 +6,7 @@ use printfarm_e2e::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const ONE_PRINTER: &str = r#"
-[[printers]]
-id = "v1"
-port = "virtual"
-virtual-speed = 0
-"#;
-
 const MOUNT: &str = "/octoprint/v1";
-
-async fn send(rb: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
-    let r = rb.send().await.unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(json!({ "raw": text }))
-    };
-    (status, body, headers)
-}
 
 /// `POST /plugin/appkeys/request` without a key, as HA sends it; returns the token after
 /// checking the 201 answer and its `Location`.

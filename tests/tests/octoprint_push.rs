@@ -173,11 +173,7 @@ port = "virtual"
 virtual-speed = 1
 "#,
     );
-    wait_for("v1 operational", 60, async || {
-        let p = server.get_json("/farm/api/printers/v1").await;
-        (p["state"] == "operational").then_some(())
-    })
-    .await;
+    wait_state(&server, "v1", "operational").await;
 
     // The SockJS probe answers without a key.
     let info: Value = reqwest::get(server.url("/octoprint/v1/sockjs/info"))

@@ -204,6 +204,32 @@ fn tool_values(data: &Map<String, Value>, key: &str) -> Result<Vec<(String, f64)
     Ok(out)
 }
 
+/// The `flowrate` (tool, M221) and `feedrate` (printhead, M220) commands: OctoPrint takes
+/// `factor` as a fraction (≤ 2) or a percentage, checks the percentage against `range` and sends
+/// `<gcode> S<percent>`.
+fn set_factor(
+    id: &str,
+    data: &Map<String, Value>,
+    range: std::ops::RangeInclusive<f64>,
+    gcode: &str,
+) -> Result<(), Error> {
+    let factor = errors::required_number(data, "factor")?;
+    let factor = if factor <= 2.0 {
+        factor * 100.0
+    } else {
+        factor
+    };
+    if !range.contains(&factor) {
+        return Err(Error::bad_request(format!(
+            "factor must be between {} and {}",
+            range.start(),
+            range.end()
+        )));
+    }
+    printers::send_commands(id, [format!("{gcode} S{}", factor.round())]).map_err(host)?;
+    Ok(())
+}
+
 /// `POST /api/printer/tool`: `target`, `offset`, `select`, `extrude`, `flowrate`.
 pub fn tool(req: &Request) -> Result<Response, Error> {
     auth::require(req, Access::Control)?;
@@ -239,18 +265,7 @@ pub fn tool(req: &Request) -> Result<Response, Error> {
             )
             .map_err(host)?;
         }
-        _ => {
-            let factor = errors::required_number(&cmd.data, "factor")?;
-            let factor = if factor <= 2.0 {
-                factor * 100.0
-            } else {
-                factor
-            };
-            if !(75.0..=125.0).contains(&factor) {
-                return Err(Error::bad_request("factor must be between 75 and 125"));
-            }
-            printers::send_commands(id, [format!("M221 S{}", factor.round())]).map_err(host)?;
-        }
+        _ => set_factor(id, &cmd.data, 75.0..=125.0, "M221")?,
     }
     Ok(Response::no_content())
 }
@@ -338,18 +353,7 @@ pub fn printhead(req: &Request) -> Result<Response, Error> {
             }
             printers::home(id, list).map_err(host)?;
         }
-        _ => {
-            let factor = errors::required_number(&cmd.data, "factor")?;
-            let factor = if factor <= 2.0 {
-                factor * 100.0
-            } else {
-                factor
-            };
-            if !(50.0..=200.0).contains(&factor) {
-                return Err(Error::bad_request("factor must be between 50 and 200"));
-            }
-            printers::send_commands(id, [format!("M220 S{}", factor.round())]).map_err(host)?;
-        }
+        _ => set_factor(id, &cmd.data, 50.0..=200.0, "M220")?,
     }
     Ok(Response::no_content())
 }
