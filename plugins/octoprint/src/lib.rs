@@ -7,7 +7,9 @@
 //! and jobs run through the farm's printers.
 //!
 //! One module per idea: [`auth`] (keys), [`errors`] (OctoPrint's error answers and body
-//! parsing), [`settings`] (server-level endpoints), [`printer`], [`job`], [`files`].
+//! parsing), [`settings`] (server-level endpoints), [`printer`], [`job`], [`files`],
+//! [`appkeys`] (the application-key workflow, decided by the farm's admins) and [`push`] (the
+//! SockJS channel).
 
 pub mod appkeys;
 pub mod auth;
@@ -22,7 +24,7 @@ use printfarm_sdk::events::Event;
 use printfarm_sdk::push::{Connection, ConnectionId, Message};
 use printfarm_sdk::{Plugin, Router};
 
-/// The plugin. All its state (selected files, temperature offsets) lives in `kv`.
+/// The plugin. All its state (selected files, temperature offsets, push connections) lives in `kv`.
 pub struct OctoPrint;
 
 impl Plugin for OctoPrint {
