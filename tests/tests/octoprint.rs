@@ -251,6 +251,9 @@ virtual-speed = 1
     .await;
     assert!(job["progress"]["filepos"].as_u64().unwrap() > 0, "{job}");
     assert!(job["progress"]["printTime"].is_u64());
+    // The file's analysis gives the estimate from the start; the pace refines it.
+    assert!(job["progress"]["printTimeLeft"].is_u64(), "{job}");
+    assert_eq!(job["progress"]["printTimeLeftOrigin"], "estimate");
     let (s, _) = cu.post("/api/job", json!({"command": "start"})).await;
     assert_eq!(s, 409, "start while printing");
     let (s, _) = cu

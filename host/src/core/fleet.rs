@@ -162,6 +162,7 @@ impl Fleet {
     fn summarise(&self, p: &FleetPrinter) -> PrinterSummary {
         let mut summary = summary(p);
         if let Some(progress) = &mut summary.progress {
+            summary.remaining_secs = self.active.remaining_secs(&p.config.id, progress);
             self.active.name_progress(&p.config.id, progress);
         }
         if let Some(reason) = self.hold(&p.config.id) {
@@ -255,8 +256,13 @@ async fn bridge(
                 readings: sample.readings,
             },
             PrinterEventKind::Progress(mut progress) => {
+                let remaining_secs = active.remaining_secs(&printer, &progress);
                 active.name_progress(&printer, &mut progress);
-                CoreEvent::Progress { printer, progress }
+                CoreEvent::Progress {
+                    printer,
+                    progress,
+                    remaining_secs,
+                }
             }
             PrinterEventKind::Print {
                 phase,

@@ -33,6 +33,8 @@ pub struct PrinterSummary {
     pub temperatures: Vec<Temperature>,
     /// The running print's progress.
     pub progress: Option<Progress>,
+    /// Seconds the running print has left, when that can be estimated.
+    pub remaining_secs: Option<f64>,
     /// Whether the printer is held until an operator decides about an interrupted print.
     pub held: bool,
     /// Whether its bed is confirmed clear for the next queued print.
@@ -60,6 +62,7 @@ impl PrinterSummary {
             state_reason: status.reason,
             temperatures: status.temperatures,
             progress: status.progress,
+            remaining_secs: None,
             held: false,
             bed_clear: false,
             self_clearing: config.self_clearing(),

@@ -40,6 +40,8 @@ pub struct ActivePrints {
     last: Arc<Mutex<HashMap<String, Claim>>>,
     /// Printers a "print now" is being started on: the dispatch loop leaves them alone.
     reserved: Arc<Mutex<HashSet<String>>>,
+    /// The analysis' print-time estimate of each printer's last started print, in seconds.
+    estimates: Arc<Mutex<HashMap<String, f64>>>,
 }
 
 impl ActivePrints {
@@ -57,6 +59,29 @@ impl ActivePrints {
         let last = self.last.lock().expect("active lock");
         let claim = last.get(printer)?;
         (file.file_name()?.to_str()? == claim.blob).then(|| claim.clone())
+    }
+
+    /// Seconds a print has left: from the file's analysis while little has printed, then
+    /// extrapolated from the time taken so far (OctoPrint's "estimate" and "linear").
+    pub fn remaining_secs(&self, printer: &str, progress: &Progress) -> Option<f64> {
+        let fraction = progress.fraction();
+        if fraction >= 1.0 {
+            return Some(0.0);
+        }
+        let linear =
+            (fraction >= 0.02).then(|| progress.elapsed_secs * (1.0 - fraction) / fraction);
+        let estimate = self
+            .estimates
+            .lock()
+            .expect("active lock")
+            .get(printer)
+            .map(|total| (total * (1.0 - fraction)).max(0.0));
+        match (estimate, linear) {
+            // The slicer's or the model's estimate knows the file; trust it until enough has
+            // printed for the real pace to say more, then blend towards the pace.
+            (Some(e), Some(l)) => Some(e * (1.0 - fraction) + l * fraction),
+            (e, l) => e.or(l),
+        }
     }
 
     /// Names a queued print's progress by its library path instead of the blob on disk.
@@ -436,6 +461,21 @@ impl Scheduler {
                 persisted: Instant::now(),
             },
         );
+        let estimate = self
+            .library
+            .stat(&claim.file)
+            .await
+            .ok()
+            .filter(|f| f.blob.as_deref() == Some(claim.blob.as_str()))
+            .and_then(|f| f.analysis)
+            .and_then(|a| a.estimated_print_secs);
+        {
+            let mut estimates = self.active.estimates.lock().expect("active lock");
+            match estimate {
+                Some(e) => estimates.insert(printer.to_string(), e),
+                None => estimates.remove(printer),
+            };
+        }
         match handle.start_print(file).await {
             Ok(()) => {
                 if let Err(e) = self.queue.set_bed_clear(printer, false).await {
@@ -458,5 +498,47 @@ impl Scheduler {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(acked: u64, size: u64, elapsed_secs: f64) -> Progress {
+        Progress {
+            file: "blob.gcode".into(),
+            file_size: size,
+            last_acked_line: 0,
+            acked_offset: acked,
+            lines_sent: 0,
+            lines_acked: 0,
+            resends: 0,
+            elapsed_secs,
+        }
+    }
+
+    #[test]
+    fn remaining_time_starts_from_the_estimate_and_moves_to_the_pace() {
+        let active = ActivePrints::default();
+        assert_eq!(active.remaining_secs("p", &progress(0, 100, 0.0)), None);
+        assert_eq!(
+            active.remaining_secs("p", &progress(50, 100, 10.0)),
+            Some(10.0)
+        );
+        active.estimates.lock().unwrap().insert("p".into(), 100.0);
+        assert_eq!(
+            active.remaining_secs("p", &progress(0, 100, 0.0)),
+            Some(100.0)
+        );
+        // Half done after 10 s: the estimate says 50 s left, the pace 10 s; halfway between.
+        assert_eq!(
+            active.remaining_secs("p", &progress(50, 100, 10.0)),
+            Some(30.0)
+        );
+        assert_eq!(
+            active.remaining_secs("p", &progress(100, 100, 20.0)),
+            Some(0.0)
+        );
     }
 }

@@ -45,6 +45,8 @@ pub enum CoreEvent {
         printer: String,
         /// How far it got, counted from what the firmware acknowledged.
         progress: Progress,
+        /// Seconds it has left, when that can be estimated.
+        remaining_secs: Option<f64>,
     },
     /// A line the firmware sent that is worth showing (errors, `echo:`, prompts); `ok`s and
     /// temperature reports are not logged line by line.

@@ -45,7 +45,7 @@ pub fn printer_info(p: &PrinterSummary) -> PrinterInfo {
         baud: p.baud,
         profile: p.profile.clone(),
         temperatures: p.temperatures.iter().map(temperature).collect(),
-        progress: p.progress.as_ref().map(progress),
+        progress: p.progress.as_ref().map(|pr| progress(pr, p.remaining_secs)),
         awaiting_bed_clear: p.awaiting_bed_clear(),
         details: profile(&p.details),
         webcam_snapshot: p.webcam_snapshot.clone(),
@@ -69,8 +69,8 @@ pub fn profile(p: &PrinterProfile) -> WitProfile {
     }
 }
 
-/// A print's progress as WIT sees it.
-pub fn progress(p: &Progress) -> PrintProgress {
+/// A print's progress as WIT sees it, with the seconds it has left when known.
+pub fn progress(p: &Progress, remaining_secs: Option<f64>) -> PrintProgress {
     PrintProgress {
         file: p.file.display().to_string(),
         file_size: p.file_size,
@@ -78,7 +78,7 @@ pub fn progress(p: &Progress) -> PrintProgress {
         lines_sent: p.lines_sent,
         lines_acked: p.lines_acked,
         elapsed_secs: p.elapsed_secs,
-        remaining_secs: None,
+        remaining_secs,
         resends: p.resends,
     }
 }
@@ -109,9 +109,10 @@ pub fn event(e: &CoreEvent) -> Event {
         CoreEvent::Progress {
             printer,
             progress: p,
+            remaining_secs,
         } => Event::Progress(wit_events::ProgressReported {
             printer: printer.clone(),
-            progress: progress(p),
+            progress: progress(p, *remaining_secs),
         }),
         CoreEvent::PrinterLog { printer, line } => Event::PrinterLog(wit_events::LogLine {
             printer: printer.clone(),
