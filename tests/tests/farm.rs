@@ -26,6 +26,22 @@ async fn upload(server: &Server, path: &str, body: String) -> Value {
     v
 }
 
+/// Confirms a printer's bed is clear through the host API.
+async fn bed_cleared(server: &Server, printer: &str) {
+    let path = format!("/farm/api/printers/{printer}/bed-cleared");
+    let (s, v) = server.call(reqwest::Method::POST, &path, None).await;
+    assert_eq!(s, 204, "{v}");
+}
+
+/// Pauses or resumes the queue through the host API.
+async fn pause_queue(server: &Server, paused: bool) {
+    let body = Some(json!({ "paused": paused }));
+    let (s, v) = server
+        .call(reqwest::Method::PUT, "/farm/api/queue", body)
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
 async fn printer(server: &Server, id: &str) -> Value {
     server.get_json(&format!("/farm/api/printers/{id}")).await
 }
@@ -58,14 +74,7 @@ virtual-speed = 0
     assert_eq!(stored["path"], "parts/cube.gcode");
 
     // Queue both jobs while the queue is paused, so priority alone decides the order.
-    let (s, _) = server
-        .call(
-            reqwest::Method::PUT,
-            "/farm/api/queue",
-            Some(json!({"paused": true})),
-        )
-        .await;
-    assert_eq!(s, 200);
+    pause_queue(&server, true).await;
     let (s, low) = server
         .call(
             reqwest::Method::POST,
@@ -86,22 +95,8 @@ virtual-speed = 0
         "the queue lists the higher priority first"
     );
     // v2 does not clear itself: it takes part once an operator confirmed its bed.
-    let (s, _) = server
-        .call(
-            reqwest::Method::POST,
-            "/farm/api/printers/v2/bed-cleared",
-            None,
-        )
-        .await;
-    assert_eq!(s, 204);
-    let (s, _) = server
-        .call(
-            reqwest::Method::PUT,
-            "/farm/api/queue",
-            Some(json!({"paused": false})),
-        )
-        .await;
-    assert_eq!(s, 200);
+    bed_cleared(&server, "v2").await;
+    pause_queue(&server, false).await;
 
     let history = wait_for("five prints done", 60, async || {
         let h = server.get_json("/farm/api/history").await;
@@ -164,14 +159,7 @@ virtual-speed = 0
             .all(|t| t["state"] == "queued"),
         "{waiting}"
     );
-    let (s, _) = server
-        .call(
-            reqwest::Method::POST,
-            "/farm/api/printers/v2/bed-cleared",
-            None,
-        )
-        .await;
-    assert_eq!(s, 204);
+    bed_cleared(&server, "v2").await;
     let one_done = wait_for("v2's first copy", 30, async || {
         let j = server
             .get_json(&format!("/farm/api/jobs/{}", job["id"]))
@@ -200,14 +188,7 @@ virtual-speed = 0
         "the second copy waits for the bed: {one_done}"
     );
     assert_eq!(printer(&server, "v2").await["bed_clear"], false);
-    let (s, _) = server
-        .call(
-            reqwest::Method::POST,
-            "/farm/api/printers/v2/bed-cleared",
-            None,
-        )
-        .await;
-    assert_eq!(s, 204);
+    bed_cleared(&server, "v2").await;
     wait_for("v2's second copy (its third print)", 30, async || {
         let h = server.get_json("/farm/api/history?printer=v2").await;
         (h.as_array()
