@@ -448,9 +448,10 @@ impl Library {
             "reading {}",
             self.inner.blobs.display()
         )))?;
+        let referenced = self.inner.storage.referenced_blobs().await?;
         for entry in dir.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !self.inner.storage.blob_referenced(&name).await? {
+            if !referenced.contains(&name) {
                 tracing::info!(blob = %name, "removing a blob no file or job references (an upload a crash interrupted)");
                 let _ = std::fs::remove_file(entry.path());
                 self.inner.storage.delete_thumbnails(&name).await?;

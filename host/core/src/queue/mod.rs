@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, Notify};
 pub use model::*;
 
 use crate::library::Library;
+use crate::storage::queue::Candidate;
 use crate::storage::Storage;
 use crate::time::now_ms;
 use crate::CoreError;
@@ -336,21 +337,8 @@ impl Queue {
                     continue;
                 }
                 // Another claimer may win the race for this task: then look further.
-                if let Some(print_id) = self
-                    .inner
-                    .storage
-                    .try_claim(c.task_id, printer, &c.file, c.file_size, now_ms())
-                    .await?
-                {
-                    self.publish(c.job_id, format!("task {} claimed by {printer}", c.copy));
-                    return Ok(Some(Claim {
-                        task_id: c.task_id,
-                        job_id: c.job_id,
-                        copy: c.copy,
-                        print_id,
-                        file: c.file.clone(),
-                        blob: c.blob.clone(),
-                    }));
+                if let Some(claim) = self.try_claim(c, printer).await? {
+                    return Ok(Some(claim));
                 }
             }
             offset += PAGE;
@@ -364,9 +352,15 @@ impl Queue {
         task_id: i64,
         printer: &str,
     ) -> Result<Option<Claim>, CoreError> {
-        let Some(c) = self.inner.storage.candidate(task_id).await? else {
-            return Ok(None);
-        };
+        match self.inner.storage.candidate(task_id).await? {
+            Some(c) => self.try_claim(&c, printer).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Claims one queued task for `printer` (a compare-and-set in the database); `None` when
+    /// another claimer took it first.
+    async fn try_claim(&self, c: &Candidate, printer: &str) -> Result<Option<Claim>, CoreError> {
         let claimed = self
             .inner
             .storage
@@ -379,8 +373,8 @@ impl Queue {
                 job_id: c.job_id,
                 copy: c.copy,
                 print_id,
-                file: c.file,
-                blob: c.blob,
+                file: c.file.clone(),
+                blob: c.blob.clone(),
             }
         }))
     }

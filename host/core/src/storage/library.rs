@@ -1,5 +1,7 @@
 //! The library's rows: entries by path, analyses, thumbnails, and which blobs are still in use.
 
+use std::collections::HashSet;
+
 use sqlx::{Sqlite, Transaction};
 
 use super::identity::is_unique_violation;
@@ -47,6 +49,10 @@ fn entry(row: EntryRow) -> FileInfo {
         blob,
     }
 }
+
+/// The condition "job `j` still has a task that may print": its blob must be kept.
+const JOB_UNFINISHED: &str = "EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id \
+     AND t.state IN ('queued', 'printing', 'interrupted'))";
 
 /// The condition "`path` column is `?` or below it", and its three binds.
 const UNDER: &str = "(path = ? OR substr(path, 1, ?) = ?)";
@@ -386,14 +392,25 @@ impl Storage {
         if entries > 0 {
             return Ok(true);
         }
-        let (jobs,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM jobs j WHERE j.blob = ? AND EXISTS \
-             (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state IN ('queued', 'printing', 'interrupted'))",
-        )
+        let (jobs,): (i64,) = sqlx::query_as(&format!(
+            "SELECT COUNT(*) FROM jobs j WHERE j.blob = ? AND {JOB_UNFINISHED}"
+        ))
         .bind(blob)
         .fetch_one(&self.pool)
         .await?;
         Ok(jobs > 0)
+    }
+
+    /// Every blob a library row or a job with unfinished tasks uses (one query, for the sweep
+    /// at start).
+    pub async fn referenced_blobs(&self) -> Result<HashSet<String>, CoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
+            "SELECT blob FROM library_entries WHERE blob IS NOT NULL \
+             UNION SELECT j.blob FROM jobs j WHERE {JOB_UNFINISHED}"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(b,)| b).collect())
     }
 
     /// Files whose analysis has not run: `(path, blob)`.
