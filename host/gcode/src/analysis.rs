@@ -94,11 +94,17 @@ pub struct Thumbnail {
 impl Thumbnail {
     /// The MIME type to serve [`Thumbnail::data`] with.
     pub fn mime_type(&self) -> &'static str {
-        match self.format.as_str() {
-            "png" => "image/png",
-            "jpg" => "image/jpeg",
-            "qoi" => "image/qoi",
-            _ => "application/octet-stream",
-        }
+        image_mime_type(&self.format)
+    }
+}
+
+/// The MIME type of a thumbnail format (`png`, `jpg`, `qoi`), for a thumbnail whose bytes were
+/// stored apart from its [`Thumbnail`] record.
+pub fn image_mime_type(format: &str) -> &'static str {
+    match format {
+        "png" => "image/png",
+        "jpg" => "image/jpeg",
+        "qoi" => "image/qoi",
+        _ => "application/octet-stream",
     }
 }

@@ -27,7 +27,7 @@ mod thumbnail;
 use std::io::{self, Read};
 use std::path::Path;
 
-pub use analysis::{Analysis, Bounds, EstimateSource, Thumbnail};
+pub use analysis::{image_mime_type, Analysis, Bounds, EstimateSource, Thumbnail};
 pub use sniff::{sniff, NotGcode, SNIFF_LEN};
 pub use thumbnail::{MAX_THUMBNAILS, MAX_THUMBNAIL_BYTES};
 

@@ -8,7 +8,8 @@ use axum::extract::{ConnectInfo, FromRequestParts, State, WebSocketUpgrade};
 use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{call_error, json_error};
+use super::error::{call_error, core_status, json_error};
+use super::library_file;
 use super::staging::{read_limited, stage_multipart, Staged, StagingError};
 use super::ListenerState;
 use crate::plugin::Capability;
@@ -235,7 +236,7 @@ async fn into_response(ctx: &PluginContext, r: WitResponse, max_headers: usize) 
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
         headers
             .entry(header::CONTENT_TYPE)
-            .or_insert(HeaderValue::from_static("text/x.gcode"));
+            .or_insert(HeaderValue::from_static(library_file::GCODE_CONTENT_TYPE));
     }
     response
 }
@@ -249,22 +250,10 @@ async fn library_file(ctx: &PluginContext, path: &str) -> Result<(Body, u64), Re
             format!("plugin `{plugin}` answered with library file `{path}` without the files.read capability"),
         ));
     }
-    let (entry, disk) = ctx.services.library.file_on_disk(path).await.map_err(|e| {
-        let status = match e {
-            printfarm_core::CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            printfarm_core::CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        json_error(status, e.to_string())
-    })?;
-    let file = tokio::fs::File::open(&disk).await.map_err(|e| {
-        json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot open library file `{}`: {e}", entry.path),
-        )
-    })?;
-    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10);
-    Ok((Body::from_stream(stream), entry.size))
+    match library_file::open(&ctx.services.library, path).await {
+        Ok((entry, body)) => Ok((body, entry.size)),
+        Err(e) => Err(json_error(core_status(&e), e.to_string())),
+    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,24 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use printfarm_core::CoreError;
+
 use crate::runtime::CallError;
 
 /// A JSON error `{"error": message}` with a status.
 pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// The status a core error answers with: the caller's mistakes are 4xx, the host's own failures 500.
+pub fn core_status(e: &CoreError) -> StatusCode {
+    match e {
+        CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+        CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        CoreError::Conflict(_) => StatusCode::CONFLICT,
+        CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        CoreError::Storage(_) | CoreError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// The response for a failed plugin call: the status of [`CallError::status`], the plugin named.

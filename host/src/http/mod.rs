@@ -4,11 +4,13 @@
 //! - [`staging`]: multipart uploads streamed to disk; the plugin gets handles.
 //! - [`push`]: websockets on plugins' push routes.
 //! - [`api`]: the host's own routes under [`HOST_PREFIX`](crate::HOST_PREFIX).
+//! - [`library_file`]: library files streamed from disk.
 //! - [`error`]: JSON error responses.
 
 pub mod api;
 pub mod dispatch;
 pub mod error;
+pub mod library_file;
 pub mod push;
 pub mod staging;
 

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use printfarm_core::CoreError;
 use printfarm_serial::engine::ControlError;
 
-use crate::http::error::json_error;
+use crate::http::error::{core_status, json_error};
 
 /// An error answer of the host API.
 #[derive(Debug)]
@@ -46,16 +46,10 @@ impl IntoResponse for ApiError {
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> ApiError {
-        let status = match &e {
-            CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            CoreError::Conflict(_) => StatusCode::CONFLICT,
-            CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            CoreError::Storage(_) | CoreError::Io { .. } => {
-                tracing::error!(error = %e, "host API request failed inside the core");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let status = core_status(&e);
+        if status.is_server_error() {
+            tracing::error!(error = %e, "host API request failed inside the core");
+        }
         ApiError::new(status, e.to_string())
     }
 }

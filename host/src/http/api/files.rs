@@ -1,7 +1,6 @@
 //! `/api/files`: the G-code library. Uploads stream to disk (hashed on the way, never held in
 //! memory); files are named by `?path=` relative to the library root.
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use serde::Deserialize;
 use super::auth::require;
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::ApiState;
+use crate::http::library_file;
 
 /// Which folder to list.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -68,18 +68,11 @@ pub async fn download(
     State(state): State<ApiState>,
     QueryParams(q): QueryParams<PathQuery>,
 ) -> ApiResult<Response> {
-    let (entry, disk) = state.host.services.library.file_on_disk(&q.path).await?;
-    let file = tokio::fs::File::open(&disk).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot open `{}`: {e}", entry.path),
-        )
-    })?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 << 10));
+    let (entry, body) = library_file::open(&state.host.services.library, &q.path).await?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/x.gcode"),
+        HeaderValue::from_static(library_file::GCODE_CONTENT_TYPE),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(entry.size));
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -115,12 +108,7 @@ pub async fn thumbnail(
         .library
         .thumbnail(&q.path, q.index)
         .await?;
-    let mime = match format.as_str() {
-        "png" => "image/png",
-        "jpg" => "image/jpeg",
-        "qoi" => "image/qoi",
-        _ => "application/octet-stream",
-    };
+    let mime = printfarm_gcode::image_mime_type(&format);
     Ok(([(header::CONTENT_TYPE, mime)], data).into_response())
 }
 
