@@ -15,11 +15,10 @@ mod client;
 mod table;
 mod upload;
 
-use std::path::PathBuf;
-
 use client::{emit, parse, pretty_json, Api};
 use table::{jobs_table, printers_table, JobRow, PrinterRow};
-use upload::{upload, UploadRequest};
+use upload::upload;
+pub use upload::UploadRequest;
 
 /// How to reach the server.
 #[derive(clap::Args, Debug, Clone)]
@@ -49,26 +48,8 @@ pub enum RemoteCommand {
     },
     /// Upload a G-code file to the library, optionally queueing it.
     Upload {
-        /// The file.
-        file: PathBuf,
-        /// Where in the library (a path, or a folder ending in `/`; default: the file's name).
-        #[arg(long)]
-        path: Option<String>,
-        /// Replace a library file of the same path.
-        #[arg(long)]
-        overwrite: bool,
-        /// Queue it for this printer (repeat for several printers).
-        #[arg(long = "print-on")]
-        print_on: Vec<String>,
-        /// Copies to queue (with --print-on or --queue).
-        #[arg(long, default_value_t = 1)]
-        copies: u32,
-        /// Queue it for any printer (when no --print-on is given).
-        #[arg(long)]
-        queue: bool,
-        /// Priority of the queued job (higher prints first).
-        #[arg(long, default_value_t = 0)]
-        priority: i32,
+        #[command(flatten)]
+        request: UploadRequest,
         #[command(flatten)]
         remote: RemoteArgs,
     },
@@ -124,26 +105,6 @@ pub async fn run(command: RemoteCommand) -> anyhow::Result<()> {
                 emit(&format!("bed of {printer} marked clear"))
             }
         }
-        RemoteCommand::Upload {
-            file,
-            path,
-            overwrite,
-            print_on,
-            copies,
-            queue,
-            priority,
-            remote,
-        } => {
-            let request = UploadRequest {
-                file,
-                path,
-                overwrite,
-                print_on,
-                copies,
-                queue,
-                priority,
-            };
-            upload(&remote, request).await
-        }
+        RemoteCommand::Upload { request, remote } => upload(&remote, request).await,
     }
 }

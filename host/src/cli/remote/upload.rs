@@ -16,14 +16,28 @@ use super::table::PrinterRow;
 use super::RemoteArgs;
 
 /// What to upload and whether to queue it.
-pub(super) struct UploadRequest {
-    pub(super) file: PathBuf,
-    pub(super) path: Option<String>,
-    pub(super) overwrite: bool,
-    pub(super) print_on: Vec<String>,
-    pub(super) copies: u32,
-    pub(super) queue: bool,
-    pub(super) priority: i32,
+#[derive(clap::Args, Debug)]
+pub struct UploadRequest {
+    /// The file.
+    file: PathBuf,
+    /// Where in the library (a path, or a folder ending in `/`; default: the file's name).
+    #[arg(long)]
+    path: Option<String>,
+    /// Replace a library file of the same path.
+    #[arg(long)]
+    overwrite: bool,
+    /// Queue it for this printer (repeat for several printers).
+    #[arg(long = "print-on")]
+    print_on: Vec<String>,
+    /// Copies to queue (with --print-on or --queue).
+    #[arg(long, default_value_t = 1)]
+    copies: u32,
+    /// Queue it for any printer (when no --print-on is given).
+    #[arg(long)]
+    queue: bool,
+    /// Priority of the queued job (higher prints first).
+    #[arg(long, default_value_t = 0)]
+    priority: i32,
 }
 
 /// The stored file, as far as the output needs it.
