@@ -88,13 +88,9 @@ impl Pod {
             .header("x-csrftoken", self.cookie("csrftoken").unwrap_or_default())
     }
 
-    async fn send(&mut self, rb: reqwest::RequestBuilder) -> (u16, Value, HeaderMap) {
-        send(rb).await
-    }
-
     async fn get(&mut self, path: &str) -> (u16, Value) {
         let rb = self.request(Method::GET, path);
-        let (s, v, _) = self.send(rb).await;
+        let (s, v, _) = send(rb).await;
         (s, v)
     }
 
@@ -102,7 +98,7 @@ impl Pod {
         let rb = self
             .request(Method::POST, "/accounts/login/")
             .form(&[("username", user), ("password", password)]);
-        self.send(rb).await
+        send(rb).await
     }
 }
 
@@ -232,7 +228,7 @@ async fn a_pod_client_logs_in_uploads_transfers_and_watches_prints() {
         Method::GET,
         "/api/printers/v2/api/files/local?recursive=true",
     );
-    let (s, _, h) = pod.send(rb).await;
+    let (s, _, h) = send(rb).await;
     assert_eq!(s, 307);
     assert_eq!(
         h["location"],
@@ -247,20 +243,20 @@ async fn a_pod_client_logs_in_uploads_transfers_and_watches_prints() {
     let body = gcode(5);
     let form = || Form::new().part("file", gcode_part("cube.gcode", &body));
     let rb = pod.request(Method::POST, "/api/files/").multipart(form());
-    let (s, v, _) = pod.send(rb).await;
+    let (s, v, _) = send(rb).await;
     assert_eq!((s, &v), (403, &json!({"detail": CSRF_FAILED})));
     let rb = pod
         .request(Method::POST, "/api/files/")
         .header("x-csrftoken", "not-the-token")
         .multipart(form());
-    let (s, v, _) = pod.send(rb).await;
+    let (s, v, _) = send(rb).await;
     assert_eq!((s, &v), (403, &json!({"detail": CSRF_FAILED})));
 
     // Upload: 201, Location, the documented fields; `filename` is ignored.
     let rb = pod
         .unsafe_request(Method::POST, "/api/files/")
         .multipart(form().text("filename", "ignored.gcode"));
-    let (s, file, h) = pod.send(rb).await;
+    let (s, file, h) = send(rb).await;
     assert_eq!(s, 201, "{file}");
     assert_eq!(h["location"], file["restUrl"].as_str().unwrap());
     assert_eq!(file["filename"], "cube.gcode");
@@ -285,7 +281,7 @@ async fn a_pod_client_logs_in_uploads_transfers_and_watches_prints() {
     let rb = pod
         .unsafe_request(Method::POST, "/api/files/")
         .multipart(Form::new().part("file", gcode_part("later.gcode", &gcode(2))));
-    let (s, later, _) = pod.send(rb).await;
+    let (s, later, _) = send(rb).await;
     assert_eq!(s, 201, "{later}");
     let (s, files) = pod.get("/api/files/").await;
     assert_eq!(s, 200);
@@ -297,7 +293,7 @@ async fn a_pod_client_logs_in_uploads_transfers_and_watches_prints() {
     let rb = pod
         .unsafe_request(Method::POST, "/api/files/")
         .multipart(Form::new().text("filename", "x.gcode"));
-    let (s, v, _) = pod.send(rb).await;
+    let (s, v, _) = send(rb).await;
     assert_eq!((s, &v), (400, &json!({"file": ["No file was submitted."]})));
 
     // The status socket, on the session cookie.
@@ -318,7 +314,7 @@ async fn a_pod_client_logs_in_uploads_transfers_and_watches_prints() {
     let rb = pod
         .unsafe_request(Method::POST, "/api/printers/transfer")
         .json(&json!({"file": id, "printers": ["v1", "v2"], "print": true}));
-    let (s, v, _) = pod.send(rb).await;
+    let (s, v, _) = send(rb).await;
     assert_eq!(s, 202, "{v}");
     assert_eq!(v["jobs"].as_array().unwrap().len(), 2, "{v}");
 
@@ -394,7 +390,7 @@ async fn a_pod_client_logs_in_uploads_transfers_and_watches_prints() {
         let rb = pod
             .unsafe_request(Method::POST, "/api/printers/transfer")
             .json(&body);
-        let (s, v, _) = pod.send(rb).await;
+        let (s, v, _) = send(rb).await;
         assert_eq!(s, 400, "{body}: {v}");
         assert_drf_4xx(s, &v);
         assert!(v.get(field).is_some(), "{body}: {v}");
@@ -403,7 +399,7 @@ async fn a_pod_client_logs_in_uploads_transfers_and_watches_prints() {
         .unsafe_request(Method::POST, "/api/printers/transfer")
         .header("content-type", "application/json")
         .body("{\"file\": ");
-    let (s, v, _) = pod.send(rb).await;
+    let (s, v, _) = send(rb).await;
     assert_eq!(s, 400, "{v}");
     assert!(
         v["detail"]
@@ -494,7 +490,7 @@ async fn tokens_roles_and_the_browsable_api() {
     let rb = pod
         .unsafe_request(Method::POST, "/api/files/")
         .multipart(Form::new().part("file", gcode_part("v.gcode", &gcode(2))));
-    let (s, v, _) = pod.send(rb).await;
+    let (s, v, _) = send(rb).await;
     assert_eq!((s, &v), (403, &json!({"detail": PERMISSION_DENIED})));
     // …and the status socket takes a token in the query.
     let (mut ws, _) = tokio_tungstenite::connect_async(format!(
