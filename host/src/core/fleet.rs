@@ -126,8 +126,8 @@ impl Fleet {
     }
 
     /// Releases a held printer (an operator decided). It connects if its config says so, unless
-    /// the caller connects it itself (`connect_here`). Returns whether it was held.
-    pub async fn release(&self, id: &str, connect_here: bool) -> bool {
+    /// the caller connects it itself (`connect_here`).
+    pub async fn release(&self, id: &str, connect_here: bool) {
         let was_held = self.holds.lock().expect("holds lock").remove(id).is_some();
         if was_held && !connect_here && self.config(id).is_some_and(|c| c.auto_connect) {
             if let Some(printer) = self.printer(id) {
@@ -136,7 +136,6 @@ impl Fleet {
                 }
             }
         }
-        was_held
     }
 
     /// The ids of every printer, in config order.

@@ -45,15 +45,6 @@ pub struct ActivePrints {
 }
 
 impl ActivePrints {
-    /// The queue task a printer is printing, if it came from the queue.
-    pub fn of(&self, printer: &str) -> Option<Claim> {
-        self.running
-            .lock()
-            .expect("active lock")
-            .get(printer)
-            .map(|a| a.claim.clone())
-    }
-
     /// The claim behind a print of `file` (a blob path) on `printer`, running or just ended.
     pub fn claim_for(&self, printer: &str, file: &std::path::Path) -> Option<Claim> {
         let last = self.last.lock().expect("active lock");
