@@ -3,7 +3,8 @@
 //! load generator; and the per-call instantiation time on its own.
 //!
 //! Run: `scripts/build-plugins && cargo bench -p printfarm --bench plugin_vs_native`
-//! Knobs: BENCH_SECS per round (default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32).
+//! Knobs: BENCH_SECS per round (default 1), BENCH_ROUNDS (default 10), BENCH_CONNECTIONS (default 32),
+//! BENCH_ONLY=plugin|native (load one route only, for profilers).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,11 +37,13 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Latencies of every request of one route, and the wall time they took.
+/// Latencies of every request of one route, the wall time they took and the CPU time the whole
+/// process (server and load generator) used meanwhile.
 #[derive(Default)]
 struct Figures {
     latencies: Vec<Duration>,
     seconds: f64,
+    cpu_seconds: f64,
 }
 
 impl Figures {
@@ -48,9 +51,16 @@ impl Figures {
         self.latencies.len() as f64 / self.seconds
     }
 
+    /// CPU microseconds per request, server and client together. Steadier than requests/s on a
+    /// shared machine: time stolen by neighbours lowers the rate but not this.
+    fn cpu_us_per_request(&self) -> f64 {
+        self.cpu_seconds * 1e6 / self.latencies.len() as f64
+    }
+
     fn merge(&mut self, other: Figures) {
         self.latencies.extend(other.latencies);
         self.seconds += other.seconds;
+        self.cpu_seconds += other.cpu_seconds;
     }
 
     fn percentile(&mut self, q: f64) -> Duration {
@@ -63,6 +73,7 @@ impl Figures {
 async fn load(addr: SocketAddr, path: &'static str, connections: u64, secs: u64) -> Figures {
     let stop = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
+    let cpu_before = process_cpu_seconds();
     let mut tasks = Vec::new();
     for _ in 0..connections {
         tasks.push(tokio::spawn(async move {
@@ -95,7 +106,19 @@ async fn load(addr: SocketAddr, path: &'static str, connections: u64, secs: u64)
     Figures {
         latencies: all,
         seconds: started.elapsed().as_secs_f64(),
+        cpu_seconds: process_cpu_seconds() - cpu_before,
     }
+}
+
+/// User + system CPU seconds of this process so far, from `/proc/self/stat` (clock ticks of
+/// 10 ms: a round of a second or more uses hundreds of them).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
 }
 
 fn hyper_util_io(stream: tokio::net::TcpStream) -> TokioIo {
@@ -172,9 +195,9 @@ fn main() {
 }
 
 async fn run() {
-    let secs = env_or("BENCH_SECS", 5);
+    let secs = env_or("BENCH_SECS", 1);
     let connections = env_or("BENCH_CONNECTIONS", 32);
-    let rounds = env_or("BENCH_ROUNDS", 3);
+    let rounds = env_or("BENCH_ROUNDS", 10);
     std::env::set_var(
         printfarm::server::SHIPPED_PLUGINS_ENV,
         target_dir().join("plugins"),
@@ -263,19 +286,46 @@ async fn run() {
     );
     let native_addr = serve(native_app).await;
 
-    // Warm both up, then alternate them for several rounds so that any drift of the machine
-    // (another process, frequency changes) hits both routes alike.
+    // Warm both up, then alternate them for many short rounds so that any drift of the machine
+    // (another tenant of the host, frequency changes), which on these shared machines moves
+    // either route's rate by a third from one second to the next, hits both routes alike.
     load(plugin_addr, "/hello/health", connections, 1).await;
     load(native_addr, "/hello/health", connections, 1).await;
     let (mut plugin, mut native) = (Figures::default(), Figures::default());
-    for _ in 0..rounds {
-        plugin.merge(load(plugin_addr, "/hello/health", connections, secs).await);
-        if std::env::var_os("BENCH_PLUGIN_ONLY").is_some() {
-            continue;
+    let mut round_ratios = Vec::new();
+    // For profilers: BENCH_ONLY=plugin or BENCH_ONLY=native loads only that route.
+    let only = std::env::var("BENCH_ONLY").ok();
+    let runs = |route: &str| only.as_deref().is_none_or(|o| o == route);
+    for round in 1..=rounds {
+        let mut line = format!("round {round}:");
+        let mut rates = [None, None];
+        for (i, (route, addr, total)) in [
+            ("plugin", plugin_addr, &mut plugin),
+            ("native", native_addr, &mut native),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if !runs(route) {
+                continue;
+            }
+            let f = load(addr, "/hello/health", connections, secs).await;
+            line += &format!(
+                " {route} {:.0} requests/s, {:.1} CPU µs/request;",
+                f.rps(),
+                f.cpu_us_per_request()
+            );
+            rates[i] = Some(f.rps());
+            total.merge(f);
         }
-        native.merge(load(native_addr, "/hello/health", connections, secs).await);
+        if let [Some(p), Some(n)] = rates {
+            round_ratios.push(p / n);
+            line += &format!(" plugin/native {:.0} %", 100.0 * p / n);
+        }
+        // Each round on its own, so that the machine's drift during the run is visible.
+        eprintln!("{line}");
     }
-    if native.latencies.is_empty() {
+    if native.latencies.is_empty() || plugin.latencies.is_empty() {
         return;
     }
 
@@ -296,16 +346,27 @@ async fn run() {
         ("native  GET /hello/health", &mut native),
     ] {
         println!(
-            "{name}: {:>9.0} requests/s  p50 {:>7.1} µs  p99 {:>7.1} µs  ({} requests)",
+            "{name}: {:>9.0} requests/s  p50 {:>7.1} µs  p99 {:>7.1} µs  CPU {:>5.1} µs/request  ({} requests)",
             f.rps(),
             f.percentile(0.50).as_secs_f64() * 1e6,
             f.percentile(0.99).as_secs_f64() * 1e6,
+            f.cpu_us_per_request(),
             f.latencies.len()
         );
     }
+    round_ratios.sort_by(f64::total_cmp);
     println!(
-        "plugin/native throughput: {:.0} %",
-        plugin.rps() / native.rps() * 100.0
+        "plugin/native throughput: {:.0} % over the whole run; per round: median {:.0} %, range {:.0}–{:.0} %",
+        plugin.rps() / native.rps() * 100.0,
+        round_ratios[round_ratios.len() / 2] * 100.0,
+        round_ratios[0] * 100.0,
+        round_ratios[round_ratios.len() - 1] * 100.0
+    );
+    println!(
+        "CPU per request (server and load generator together): plugin {:.1} µs, native {:.1} µs ({:.0} %)",
+        plugin.cpu_us_per_request(),
+        native.cpu_us_per_request(),
+        100.0 * native.cpu_us_per_request() / plugin.cpu_us_per_request()
     );
     let _ = Arc::strong_count(&prepared.host);
 }
