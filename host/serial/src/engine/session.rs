@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_serial::SerialStream;
 
 use super::config::EngineConfig;
 use super::control::{Control, ControlError, EngineEvent, SessionEnd};
@@ -107,7 +106,7 @@ struct Job {
 
 struct Session {
     config: EngineConfig,
-    port: SerialStream,
+    port: transport::Port,
     events: mpsc::UnboundedSender<EngineEvent>,
     /// Bytes received after the last complete line.
     rx: Vec<u8>,
@@ -156,7 +155,7 @@ struct Session {
 impl Session {
     fn new(
         config: EngineConfig,
-        port: SerialStream,
+        port: transport::Port,
         events: mpsc::UnboundedSender<EngineEvent>,
     ) -> Session {
         let limits = if config.send_ahead
@@ -883,7 +882,7 @@ impl Session {
         }
         // The tty almost always takes the whole window at once: write directly and keep the
         // timed async path (a timer per write) for when it does not.
-        match std::io::Write::write(&mut WriteRef(&mut self.port), &self.out) {
+        match self.port.try_write(&self.out) {
             Ok(written) => {
                 self.out.drain(..written);
                 if self.out.is_empty() {
@@ -911,7 +910,7 @@ impl Session {
     fn write_raw(&mut self, bytes: &[u8]) {
         // Non-blocking write on the raw fd: these few bytes fit in any tty buffer, and when
         // the device is gone there is nobody to tell.
-        let _ = std::io::Write::write_all(&mut WriteRef(&mut self.port), bytes);
+        let _ = self.port.try_write_all(bytes);
     }
 
     async fn emergency_stop(&mut self) -> SessionEnd {
@@ -1094,22 +1093,4 @@ fn is_emergency_stop(command: &str) -> bool {
         .split_ascii_whitespace()
         .next()
         .is_some_and(|code| code.eq_ignore_ascii_case("M112"))
-}
-
-/// `std::io::Write` over the serial stream's non-blocking fd, for best-effort writes outside
-/// the async flow.
-struct WriteRef<'a>(&'a mut SerialStream);
-
-impl std::io::Write for WriteRef<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        use std::os::fd::AsRawFd;
-        let fd = self.0.as_raw_fd();
-        // SAFETY: the fd is open for as long as the stream lives, which outlives this call.
-        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        nix::unistd::write(borrowed, bytes).map_err(std::io::Error::from)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

@@ -150,12 +150,21 @@ pub struct VirtualPrinter {
 /// What the API and the firmware thread share.
 #[derive(Debug, Default)]
 struct Shared {
-    executed: Mutex<Vec<String>>,
+    executed: Mutex<Executed>,
     executed_changed: Condvar,
     received: Mutex<Vec<u8>>,
     stats: Mutex<SimStats>,
     control: Mutex<Control>,
     control_done: Condvar,
+}
+
+/// The commands executed so far, and how many API callers wait for more. The firmware thread
+/// signals the condvar only when someone waits: a signal is a system call, and a streaming
+/// printer executes thousands of commands a second.
+#[derive(Debug, Default)]
+struct Executed {
+    lines: Vec<String>,
+    waiters: usize,
 }
 
 /// Requests to the firmware thread and how far it got with them.
@@ -234,7 +243,7 @@ impl VirtualPrinter {
     /// Every command executed so far, in order, as its text without line number or
     /// checksum — including housekeeping (M110, M105, M115, M155, …). Kept across replugs.
     pub fn executed(&self) -> Vec<String> {
-        lock(&self.shared.executed).clone()
+        lock(&self.shared.executed).lines.clone()
     }
 
     /// Every line that reached the firmware, in order, as it arrived (with its line number
@@ -251,17 +260,21 @@ impl VirtualPrinter {
 
     /// How many commands have been executed.
     pub fn executed_count(&self) -> usize {
-        lock(&self.shared.executed).len()
+        lock(&self.shared.executed).lines.len()
     }
 
     /// Blocks until at least `count` commands have been executed; false on timeout.
     pub fn wait_for_executed(&self, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut executed = lock(&self.shared.executed);
-        while executed.len() < count {
+        executed.waiters += 1;
+        let reached = loop {
+            if executed.lines.len() >= count {
+                break true;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return false;
+                break false;
             }
             executed = self
                 .shared
@@ -269,8 +282,9 @@ impl VirtualPrinter {
                 .wait_timeout(executed, left)
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .0;
-        }
-        true
+        };
+        executed.waiters -= 1;
+        reached
     }
 
     /// The counters so far.
@@ -372,7 +386,6 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
                 firmware.unplugged();
             }
         }
-        publish(shared, &mut firmware);
         let mut write_blocked = false;
         if let Some(pty) = &pty {
             firmware.tx.deliver(now);
@@ -394,6 +407,8 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
                 }
             }
         }
+        // After the write: the host is waiting for those replies, the API is not.
+        publish(shared, &mut firmware);
 
         let mut fds = [
             libc::pollfd {
@@ -502,8 +517,13 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
 fn publish(shared: &Shared, firmware: &mut Firmware) {
     firmware.collect_arrived(&mut lock(&shared.received));
     if firmware.has_executed() {
-        firmware.collect_executed(&mut lock(&shared.executed));
-        shared.executed_changed.notify_all();
+        let mut executed = lock(&shared.executed);
+        firmware.collect_executed(&mut executed.lines);
+        let waiting = executed.waiters > 0;
+        drop(executed);
+        if waiting {
+            shared.executed_changed.notify_all();
+        }
     }
     let stats = firmware.stats();
     let mut shared_stats = lock(&shared.stats);
