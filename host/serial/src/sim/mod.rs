@@ -368,6 +368,10 @@ impl Drop for EndGuard<'_> {
     }
 }
 
+/// How late this thread may wake from ppoll under load (timer slack, a busy run queue) without
+/// that changing what the simulated firmware does.
+const WAKE_LATENESS: Duration = Duration::from_millis(1);
+
 /// A read after this much quiet is taken as a (re)connection: TIOCEXCL is cleared then.
 const QUIET: Duration = Duration::from_millis(50);
 
@@ -425,8 +429,18 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
         let mut deadline = None;
         if let Some(pty) = &pty {
             let master_usable = master_quiet_until.is_none_or(|until| now >= until);
+            // While the line stays busy well past the next wake-up, what the host writes
+            // meanwhile queues behind the bytes on it: reading it at that wake-up gives it the
+            // same arrival times as reading it now, and saves a wake-up per line a host streams
+            // ahead. "Well past": a wake-up can be late, and bytes read after the line went idle
+            // would arrive late.
+            let wire_busy_past_wake = firmware
+                .rx_wire
+                .busy_until()
+                .zip(firmware.next_wake())
+                .is_some_and(|(busy, wake)| busy > wake + WAKE_LATENESS);
             let mut events = 0;
-            if master_usable && firmware.rx_wire.len() < WIRE_CAPACITY {
+            if master_usable && firmware.rx_wire.len() < WIRE_CAPACITY && !wire_busy_past_wake {
                 events |= libc::POLLIN;
             }
             if write_blocked {

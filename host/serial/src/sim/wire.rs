@@ -93,6 +93,17 @@ impl RxWire {
         self.tail_at = Some(start + self.span(bytes.len()));
     }
 
+    /// Until when the line stays busy with the bytes already on it (paced lines only). Bytes
+    /// pushed before then queue behind those, so their arrival times do not depend on exactly
+    /// when they were pushed.
+    pub(super) fn busy_until(&self) -> Option<Instant> {
+        if self.byte_ns == 0 || self.len == 0 {
+            None
+        } else {
+            self.tail_at
+        }
+    }
+
     /// When the next line terminator arrives, or, with the wire full, when all of it has
     /// arrived (so a full wire without a terminator is still drained).
     pub(super) fn next_wake(&self) -> Option<Instant> {
@@ -245,5 +256,43 @@ impl TxWire {
     /// The bytes to write to the pty master now; the writer drains what it wrote.
     pub(super) fn ready(&mut self) -> &mut Vec<u8> {
         &mut self.ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_pushed_while_the_line_is_busy_arrive_as_if_pushed_earlier() {
+        // 100 000 baud: 100 µs per byte.
+        let start = Instant::now();
+        let line = b"G1 X1\n";
+        let mut early = RxWire::new(100_000);
+        let mut late = RxWire::new(100_000);
+        early.push(start, line);
+        late.push(start, line);
+        let busy = late.busy_until().expect("a paced line is busy");
+        assert_eq!(busy, start + Duration::from_micros(600));
+        // The second line pushed at once, or only just before the first finishes: same arrival.
+        early.push(start, line);
+        late.push(busy - Duration::from_micros(1), line);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let end = start + Duration::from_secs(1);
+        assert_eq!(early.take(end, &mut a), late.take(end, &mut b));
+        assert_eq!(early.take(end, &mut a), late.take(end, &mut b));
+        assert_eq!(a, b);
+        assert_eq!(
+            late.busy_until(),
+            None,
+            "everything arrived: the line is idle"
+        );
+    }
+
+    #[test]
+    fn an_unpaced_line_is_never_busy() {
+        let mut wire = RxWire::new(0);
+        wire.push(Instant::now(), b"M105\n");
+        assert_eq!(wire.busy_until(), None);
     }
 }
