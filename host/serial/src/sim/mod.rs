@@ -429,6 +429,7 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
         let mut deadline = None;
         if let Some(pty) = &pty {
             let master_usable = master_quiet_until.is_none_or(|until| now >= until);
+            let next_wake = firmware.next_wake();
             // While the line stays busy well past the next wake-up, what the host writes
             // meanwhile queues behind the bytes on it: reading it at that wake-up gives it the
             // same arrival times as reading it now, and saves a wake-up per line a host streams
@@ -437,7 +438,7 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
             let wire_busy_past_wake = firmware
                 .rx_wire
                 .busy_until()
-                .zip(firmware.next_wake())
+                .zip(next_wake)
                 .is_some_and(|(busy, wake)| busy > wake + WAKE_LATENESS);
             let mut events = 0;
             if master_usable && firmware.rx_wire.len() < WIRE_CAPACITY && !wire_busy_past_wake {
@@ -450,13 +451,10 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
                 fds[1].fd = pty.master.as_raw_fd();
                 fds[1].events = events;
             }
-            deadline = [
-                firmware.next_wake(),
-                master_quiet_until.filter(|until| *until > now),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            deadline = [next_wake, master_quiet_until.filter(|until| *until > now)]
+                .into_iter()
+                .flatten()
+                .min();
         }
         let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
         if pty::ppoll(&mut fds, timeout).is_err() {
