@@ -319,15 +319,7 @@ async fn printers_jobs_and_bed_cleared_print_tables_and_messages() {
     assert_eq!(ok(&cleared).trim(), "bed of v1 marked clear");
     let quiet = run(&["bed-cleared", "v1", "--json"]).await;
     assert_eq!(ok(&quiet), "");
-    let printers: Value = server
-        .client()
-        .get(server.url("/farm/api/printers/v1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let printers = server.get_json("/farm/api/printers/v1").await;
     assert_eq!(printers["bed_clear"], true, "{printers}");
 
     let missing = run(&["bed-cleared", "nope"]).await;
@@ -406,15 +398,7 @@ async fn mistakes_are_reported_with_what_to_do() {
         .await,
     );
     assert!(err.contains("nope") && err.contains("v1, absent"), "{err}");
-    let files: Value = server
-        .client()
-        .get(server.url("/farm/api/files"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let files = server.get_json("/farm/api/files").await;
     assert_eq!(
         files,
         serde_json::json!([]),
