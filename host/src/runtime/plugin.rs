@@ -378,7 +378,7 @@ impl LoadedPlugin {
         store: Store<CallState>,
         outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
     ) -> Result<R, CallError> {
-        let stderr = store.data().stderr.contents();
+        let stderr = store.data().stderr();
         if !stderr.is_empty() {
             tracing::warn!(plugin = %self.ctx.id, output = %String::from_utf8_lossy(&stderr).trim_end(), "plugin wrote to stderr");
         }

@@ -183,24 +183,16 @@ pub struct CallState {
     pub call: CallContext,
     /// The memory limiter.
     pub limiter: MemoryCap,
-    /// The guest's captured stderr.
-    pub stderr: MemoryOutputPipe,
-    wasi: WasiCtx,
+    /// The WASI context and the pipe that captures the guest's stderr and stdout, built on the
+    /// guest's first WASI call. Most calls make none (a Rust plugin reaches WASI only to print or
+    /// panic), and building them (random generators, pipes) was a twentieth of a call's cost.
+    wasi: Option<(WasiCtx, MemoryOutputPipe)>,
     table: ResourceTable,
 }
 
 impl CallState {
-    /// A fresh state for one call: no preopened directories, no environment, no network (outbound
-    /// traffic goes only through the printfarm interfaces), stderr captured for the log.
+    /// A fresh state for one call.
     pub fn new(plugin: Arc<PluginContext>, call: CallContext) -> CallState {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .stderr(stderr.clone())
-            .stdout(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let limiter = MemoryCap {
             max_bytes: plugin.limits.memory_mb as usize * (1 << 20),
             hit: Arc::new(AtomicBool::new(false)),
@@ -209,10 +201,17 @@ impl CallState {
             plugin,
             call,
             limiter,
-            stderr,
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
         }
+    }
+
+    /// What the guest wrote to stderr and stdout during this call (empty if it wrote nothing).
+    pub fn stderr(&self) -> bytes::Bytes {
+        self.wasi
+            .as_ref()
+            .map(|(_, pipe)| pipe.contents())
+            .unwrap_or_default()
     }
 
     /// The staged upload behind a handle, if it belongs to this call.
@@ -227,8 +226,21 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        // No preopened directories, no environment, no network (outbound traffic goes only
+        // through the printfarm interfaces); stderr and stdout captured for the log.
+        let (ctx, _) = self.wasi.get_or_insert_with(|| {
+            let pipe = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+            let ctx = wasmtime_wasi::WasiCtxBuilder::new()
+                .stderr(pipe.clone())
+                .stdout(pipe.clone())
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build();
+            (ctx, pipe)
+        });
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }
