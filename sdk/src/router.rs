@@ -1,50 +1,79 @@
 //! [`Router`]: dispatches a request to a handler by its manifest route and method.
 
+use std::borrow::Cow;
+
 use crate::{Error, Request, Response};
 
 /// A boxed request handler, as stored by the [`Router`].
 ///
 /// Any `fn(&Request) -> Result<Response, Error>` or closure of that shape can be registered;
-/// the router boxes it.
+/// the router boxes it (a plain function or a closure that captures nothing takes no memory).
 pub type Handler = Box<dyn Fn(&Request) -> Result<Response, Error>>;
 
 type ErrorHandler = Box<dyn Fn(&Error) -> Response>;
 
-enum Methods {
-    Any,
-    Some(Vec<String>),
+/// The methods an [`Endpoint`] answers, as the manifest writes them (`"GET"`, `"GET,POST"`,
+/// `"*"`).
+///
+/// A router is built anew for every request (every call runs in a fresh instance), so building
+/// one must not cost a string per route: the spec is kept as given (a literal is not copied) and
+/// the standard methods are read into a bit set once.
+struct Methods {
+    spec: Cow<'static, str>,
+    /// [`STANDARD`] methods named in the spec, one bit each.
+    standard: u16,
+    any: bool,
+}
+
+/// The methods [`Methods`] keeps as bits, in the order a 405's `allow` header lists them.
+const STANDARD: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
+
+fn standard_bit(method: &str) -> Option<u16> {
+    STANDARD
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(method))
+        .map(|i| 1 << i)
 }
 
 impl Methods {
-    fn parse(spec: &str) -> Methods {
-        let spec = spec.trim();
-        if spec == "*" {
-            return Methods::Any;
+    fn parse(spec: Cow<'static, str>) -> Methods {
+        let any = spec.trim() == "*";
+        let standard = spec
+            .split(',')
+            .filter_map(|m| standard_bit(m.trim()))
+            .fold(0, |bits, bit| bits | bit);
+        Methods {
+            spec,
+            standard,
+            any,
         }
-        Methods::Some(
-            spec.split(',')
-                .map(|m| m.trim().to_ascii_uppercase())
-                .filter(|m| !m.is_empty())
-                .collect(),
-        )
     }
 
     fn matches(&self, method: &str) -> bool {
-        match self {
-            Methods::Any => true,
-            Methods::Some(ms) => ms.iter().any(|m| m.eq_ignore_ascii_case(method)),
+        if self.any {
+            return true;
         }
+        match standard_bit(method) {
+            Some(bit) => self.standard & bit != 0,
+            None => self.names().any(|m| m.eq_ignore_ascii_case(method)),
+        }
+    }
+
+    /// The methods named, trimmed (upper-cased by the callers that show them).
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.spec
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
     }
 }
 
 struct Endpoint {
+    path: Cow<'static, str>,
     methods: Methods,
     handler: Handler,
-}
-
-struct Route {
-    path: String,
-    endpoints: Vec<Endpoint>,
 }
 
 /// Dispatches requests to handlers by `(method, route)`.
@@ -85,7 +114,9 @@ struct Route {
 /// (each request runs in a fresh instance), so keep construction cheap: register plain
 /// functions and closures, and do the work inside them.
 pub struct Router {
-    routes: Vec<Route>,
+    /// In registration order: the first endpoint that matches a request's route and method
+    /// handles it.
+    endpoints: Vec<Endpoint>,
     on_error: Option<ErrorHandler>,
 }
 
@@ -99,13 +130,13 @@ impl Router {
     /// An empty router.
     pub fn new() -> Self {
         Router {
-            routes: Vec::new(),
+            endpoints: Vec::new(),
             on_error: None,
         }
     }
 
     /// Registers a handler for `GET path`.
-    pub fn get<F>(self, path: &str, handler: F) -> Self
+    pub fn get<F>(self, path: impl Into<Cow<'static, str>>, handler: F) -> Self
     where
         F: Fn(&Request) -> Result<Response, Error> + 'static,
     {
@@ -113,7 +144,7 @@ impl Router {
     }
 
     /// Registers a handler for `POST path`.
-    pub fn post<F>(self, path: &str, handler: F) -> Self
+    pub fn post<F>(self, path: impl Into<Cow<'static, str>>, handler: F) -> Self
     where
         F: Fn(&Request) -> Result<Response, Error> + 'static,
     {
@@ -121,7 +152,7 @@ impl Router {
     }
 
     /// Registers a handler for `PUT path`.
-    pub fn put<F>(self, path: &str, handler: F) -> Self
+    pub fn put<F>(self, path: impl Into<Cow<'static, str>>, handler: F) -> Self
     where
         F: Fn(&Request) -> Result<Response, Error> + 'static,
     {
@@ -129,7 +160,7 @@ impl Router {
     }
 
     /// Registers a handler for `DELETE path`.
-    pub fn delete<F>(self, path: &str, handler: F) -> Self
+    pub fn delete<F>(self, path: impl Into<Cow<'static, str>>, handler: F) -> Self
     where
         F: Fn(&Request) -> Result<Response, Error> + 'static,
     {
@@ -137,7 +168,7 @@ impl Router {
     }
 
     /// Registers a handler for `PATCH path`.
-    pub fn patch<F>(self, path: &str, handler: F) -> Self
+    pub fn patch<F>(self, path: impl Into<Cow<'static, str>>, handler: F) -> Self
     where
         F: Fn(&Request) -> Result<Response, Error> + 'static,
     {
@@ -145,7 +176,7 @@ impl Router {
     }
 
     /// Registers a handler for every method of `path`.
-    pub fn any<F>(self, path: &str, handler: F) -> Self
+    pub fn any<F>(self, path: impl Into<Cow<'static, str>>, handler: F) -> Self
     where
         F: Fn(&Request) -> Result<Response, Error> + 'static,
     {
@@ -156,21 +187,20 @@ impl Router {
     /// one method (`"GET"`), several separated by commas (`"GET,POST"`), or `"*"` for all.
     ///
     /// Handlers registered earlier win when several match the same method.
-    pub fn route<F>(mut self, methods: &str, path: &str, handler: F) -> Self
+    pub fn route<F>(
+        mut self,
+        methods: impl Into<Cow<'static, str>>,
+        path: impl Into<Cow<'static, str>>,
+        handler: F,
+    ) -> Self
     where
         F: Fn(&Request) -> Result<Response, Error> + 'static,
     {
-        let endpoint = Endpoint {
-            methods: Methods::parse(methods),
+        self.endpoints.push(Endpoint {
+            path: path.into(),
+            methods: Methods::parse(methods.into()),
             handler: Box::new(handler),
-        };
-        match self.routes.iter_mut().find(|r| r.path == path) {
-            Some(route) => route.endpoints.push(endpoint),
-            None => self.routes.push(Route {
-                path: path.to_string(),
-                endpoints: vec![endpoint],
-            }),
-        }
+        });
         self
     }
 
@@ -188,17 +218,19 @@ impl Router {
     /// `"GET,POST /api/job"`, `"* /proxy/{*rest}"`). Useful in a unit test that compares the
     /// router with the manifest's `routes`.
     pub fn route_table(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for route in &self.routes {
-            for ep in &route.endpoints {
-                let methods = match &ep.methods {
-                    Methods::Any => "*".to_string(),
-                    Methods::Some(ms) => ms.join(","),
+        self.endpoints
+            .iter()
+            .map(|ep| {
+                let methods = if ep.methods.any {
+                    "*".to_string()
+                } else {
+                    let names: Vec<String> =
+                        ep.methods.names().map(str::to_ascii_uppercase).collect();
+                    names.join(",")
                 };
-                out.push(format!("{methods} {}", route.path));
-            }
-        }
-        out
+                format!("{methods} {}", ep.path)
+            })
+            .collect()
     }
 
     /// Turns an error into a response with the configured error handler.
@@ -212,28 +244,31 @@ impl Router {
     /// Runs the handler for the request and returns its result, without applying the error
     /// handler. 404 and 405 come back as `Err`.
     pub fn dispatch(&self, req: &Request) -> Result<Response, Error> {
-        let route = self
-            .routes
-            .iter()
-            .find(|r| r.path == req.route())
-            .ok_or_else(|| {
-                Error::not_found(format!(
-                    "no handler for route `{}` in this plugin",
-                    req.route()
-                ))
-            })?;
+        let route = req.route();
         let method = req.method();
-        if let Some(ep) = route.endpoints.iter().find(|ep| ep.methods.matches(method)) {
-            return (ep.handler)(req);
+        let mut known_route = false;
+        for ep in self.endpoints.iter().filter(|ep| ep.path == route) {
+            known_route = true;
+            if ep.methods.matches(method) {
+                return (ep.handler)(req);
+            }
+        }
+        if !known_route {
+            return Err(Error::not_found(format!(
+                "no handler for route `{route}` in this plugin"
+            )));
         }
         if method.eq_ignore_ascii_case("HEAD") {
-            if let Some(ep) = route.endpoints.iter().find(|ep| ep.methods.matches("GET")) {
+            if let Some(ep) = self
+                .endpoints
+                .iter()
+                .find(|ep| ep.path == route && ep.methods.matches("GET"))
+            {
                 return (ep.handler)(req).map(Response::without_body);
             }
         }
         Err(Error::method_not_allowed(format!(
-            "method {method} is not allowed on `{}`",
-            req.route()
+            "method {method} is not allowed on `{route}`"
         )))
     }
 
@@ -255,24 +290,21 @@ impl Router {
     }
 
     fn allow(&self, path: &str) -> Option<String> {
-        let route = self.routes.iter().find(|r| r.path == path)?;
         let mut methods: Vec<String> = Vec::new();
-        for ep in &route.endpoints {
-            match &ep.methods {
-                Methods::Any => return None,
-                Methods::Some(ms) => {
-                    for m in ms {
-                        if !methods.contains(m) {
-                            methods.push(m.clone());
-                        }
-                    }
+        for ep in self.endpoints.iter().filter(|ep| ep.path == path) {
+            if ep.methods.any {
+                return None;
+            }
+            for m in ep.methods.names().map(str::to_ascii_uppercase) {
+                if !methods.contains(&m) {
+                    methods.push(m);
                 }
             }
         }
         if methods.iter().any(|m| m == "GET") && !methods.iter().any(|m| m == "HEAD") {
             methods.push("HEAD".to_string());
         }
-        Some(methods.join(", "))
+        (!methods.is_empty()).then(|| methods.join(", "))
     }
 }
 
