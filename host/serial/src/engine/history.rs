@@ -15,7 +15,7 @@ pub struct SentLine {
     /// Its line number.
     pub number: u64,
     /// `N<n> <command>*<checksum>\n`.
-    pub wire: Box<[u8]>,
+    pub wire: Vec<u8>,
     /// Where it came from.
     pub origin: Origin,
     /// Whether it may keep the firmware busy for long.
@@ -39,16 +39,25 @@ impl History {
         }
     }
 
-    /// Records a line sent for the first time. Numbers must follow on from the last one.
-    pub fn push(&mut self, line: SentLine) {
-        debug_assert!(self
-            .lines
-            .back()
-            .is_none_or(|l| l.number + 1 == line.number));
-        if self.lines.len() == self.capacity {
-            self.lines.pop_front();
+    /// Records a line sent for the first time, copying its bytes. Numbers must follow on from
+    /// the last one. Once the history is full, the oldest line's buffer takes the new bytes, so
+    /// streaming allocates nothing per line.
+    pub fn push(&mut self, number: u64, wire: &[u8], origin: Origin, long: bool) {
+        debug_assert!(self.lines.back().is_none_or(|l| l.number + 1 == number));
+        let mut buffer = if self.lines.len() == self.capacity {
+            self.lines.pop_front().map(|oldest| oldest.wire)
+        } else {
+            None
         }
-        self.lines.push_back(line);
+        .unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(wire);
+        self.lines.push_back(SentLine {
+            number,
+            wire: buffer,
+            origin,
+            long,
+        });
     }
 
     /// The line sent with this number, if still kept.
@@ -68,20 +77,20 @@ impl History {
 mod tests {
     use super::*;
 
-    fn line(number: u64) -> SentLine {
-        SentLine {
+    fn push(history: &mut History, number: u64) {
+        history.push(
             number,
-            wire: format!("N{number} G1\n").into_bytes().into(),
-            origin: Origin::Command,
-            long: false,
-        }
+            format!("N{number} G1\n").as_bytes(),
+            Origin::Command,
+            false,
+        );
     }
 
     #[test]
     fn keeps_window_plus_margin_and_finds_by_number() {
         let mut history = History::new(4);
         for n in 1..=(4 + HISTORY_MARGIN as u64 + 10) {
-            history.push(line(n));
+            push(&mut history, n);
         }
         assert_eq!(history.oldest(), Some(11));
         assert!(history.get(10).is_none());

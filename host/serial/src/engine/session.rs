@@ -1,15 +1,17 @@
 //! One connection's life: handshake, then the streaming loop.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::config::EngineConfig;
 use super::control::{Control, ControlError, EngineEvent, SessionEnd};
-use super::history::{History, SentLine};
+use super::history::History;
 use super::liveness::is_long_running;
 use super::progress::{Origin, Tally};
 use super::source::{FileLine, GcodeSource};
@@ -60,6 +62,18 @@ pub async fn run(
     end
 }
 
+/// What ended a wait of the streaming loop.
+enum Wake {
+    /// The port had data, or an error or end of file.
+    Read(std::io::Result<usize>),
+    /// A control message (or `None`: every sender is gone).
+    Control(Option<Control>),
+    /// The timer of [`Session::next_wake`] fired.
+    Timer,
+    /// Writing to the port failed.
+    WriteFailed(std::io::Error),
+}
+
 /// What a queued command is for, so its acknowledgement can be recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -99,8 +113,10 @@ struct Job {
     source: GcodeSource,
     tally: Tally,
     phase: Phase,
-    /// The next file line, read but not yet sent (the window was full).
-    pending: Option<FileLine>,
+    /// The next file line, read but not yet sent (the window was full), when `has_pending`.
+    /// Kept between lines so that its command's allocation is reused.
+    pending: FileLine,
+    has_pending: bool,
     eof: bool,
 }
 
@@ -136,6 +152,8 @@ struct Session {
     resend_repeat: (u64, u32),
     last_rx: Instant,
     last_progress: Instant,
+    /// Since when the tty has refused the bytes in `out` (the firmware stopped reading).
+    write_blocked_since: Option<Instant>,
     timeouts: u32,
     /// The firmware sends `busy:` keep-alives, so a long silence is suspect even in G28.
     busy_protocol: bool,
@@ -186,6 +204,7 @@ impl Session {
             resend_repeat: (0, 0),
             last_rx: now,
             last_progress: now,
+            write_blocked_since: None,
             timeouts: 0,
             busy_protocol: false,
             autoreport: false,
@@ -233,12 +252,7 @@ impl Session {
                 )));
             }
         }
-        self.history.push(SentLine {
-            number: 0,
-            wire: self.out.as_slice().into(),
-            origin: Origin::Housekeeping,
-            long: false,
-        });
+        self.history.push(0, &self.out, Origin::Housekeeping, false);
         self.out.clear();
         self.next_number = 1;
         self.cursor = 1;
@@ -312,25 +326,75 @@ impl Session {
             }
             self.advance_job();
             self.pump();
-            if let Err(end) = self.flush().await {
-                return end;
-            }
             // Re-arming a timer costs more than a spurious wake-up: move it only when it must
             // fire earlier, or when it already fired.
             let wake = tokio::time::Instant::from(self.next_wake());
             if wake < sleep.deadline() || sleep.is_elapsed() {
                 sleep.as_mut().reset(wake);
             }
-            let step = tokio::select! {
-                biased;
-                read = self.port.read(&mut buffer) => self.on_read(read, &buffer),
-                message = control.recv() => self.on_control(message).await,
-                _ = &mut sleep => self.on_tick(),
+            let step = match self.wait(&mut buffer, control, sleep.as_mut()).await {
+                Wake::Read(read) => self.on_read(read, &buffer),
+                Wake::Control(message) => self.on_control(message).await,
+                Wake::Timer => self.on_tick(),
+                Wake::WriteFailed(error) => Err(SessionEnd::Gone(error.to_string())),
             };
             if let Err(end) = step {
                 return end;
             }
         }
+    }
+
+    /// Writes what [`pump`](Session::pump) queued and waits for the next thing to act on.
+    ///
+    /// The write is the last thing done before the thread sleeps: everything the wait needs
+    /// (the read, the control channel, the timer) is registered first. On a virtual machine the
+    /// line's reply arrives several times later when the thread is still busy after writing:
+    /// the kernel then hands the tty's delivery to the other, sleeping CPU, and waking a
+    /// sleeping virtual CPU costs tens of microseconds. One microsecond of work after the
+    /// write halved the ping-pong rate; the same work before it cost nothing.
+    async fn wait(
+        &mut self,
+        buffer: &mut [u8],
+        control: &mut mpsc::Receiver<Control>,
+        mut sleep: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Wake {
+        std::future::poll_fn(|cx| {
+            let mut read_buffer = tokio::io::ReadBuf::new(buffer);
+            let woken = if let Poll::Ready(read) =
+                std::pin::Pin::new(&mut self.port).poll_read(cx, &mut read_buffer)
+            {
+                Some(Wake::Read(read.map(|()| read_buffer.filled().len())))
+            } else if let Poll::Ready(message) = control.poll_recv(cx) {
+                Some(Wake::Control(message))
+            } else if sleep.as_mut().poll(cx).is_ready() {
+                Some(Wake::Timer)
+            } else {
+                None
+            };
+            while !self.out.is_empty() {
+                match std::pin::Pin::new(&mut self.port).poll_write(cx, &self.out) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Wake::WriteFailed(std::io::ErrorKind::WriteZero.into()))
+                    }
+                    Poll::Ready(Ok(written)) => {
+                        self.out.drain(..written);
+                    }
+                    Poll::Ready(Err(error)) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                    Poll::Ready(Err(error)) => return Poll::Ready(Wake::WriteFailed(error)),
+                    // The tty is full; its writability is registered.
+                    Poll::Pending => break,
+                }
+            }
+            self.write_blocked_since = match (self.out.is_empty(), self.write_blocked_since) {
+                (true, _) => None,
+                (false, since) => Some(since.unwrap_or_else(Instant::now)),
+            };
+            match woken {
+                Some(wake) => Poll::Ready(wake),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     fn on_read(&mut self, read: std::io::Result<usize>, buffer: &[u8]) -> Result<(), SessionEnd> {
@@ -367,7 +431,10 @@ impl Session {
         while let Some(end) = data[start..].iter().position(|&b| b == b'\n') {
             let raw = &data[start..start + end];
             start += end + 1;
-            let text = String::from_utf8_lossy(raw);
+            let text = match std::str::from_utf8(raw) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(raw),
+            };
             tracing::trace!(line = %text, "received");
             if let Err(end) = self.handle_reply(reply::parse(text.trim_end_matches('\r'))) {
                 result = Err(end);
@@ -673,6 +740,14 @@ impl Session {
 
     fn on_tick(&mut self) -> Result<(), SessionEnd> {
         let now = Instant::now();
+        if self
+            .write_blocked_since
+            .is_some_and(|since| now.duration_since(since) >= self.config.ack_timeout)
+        {
+            return Err(SessionEnd::Timeout(
+                "the port accepts no more bytes (the firmware stopped reading)".into(),
+            ));
+        }
         if self.learning_until.is_some_and(|until| now >= until) {
             self.learning_until = None;
             self.ok_after_resend = OkAfterResend::No;
@@ -762,6 +837,9 @@ impl Session {
         if let Some(until) = self.learning_until {
             wake = wake.min(until);
         }
+        if let Some(since) = self.write_blocked_since {
+            wake = wake.min(since + self.config.ack_timeout);
+        }
         wake.max(now)
     }
 
@@ -801,7 +879,11 @@ impl Session {
                     }
                 };
                 (queued.command.as_str(), origin, queued.purpose)
-            } else if let Some(line) = self.job.as_ref().and_then(|job| job.pending.as_ref()) {
+            } else if let Some(line) = self
+                .job
+                .as_ref()
+                .and_then(|job| job.has_pending.then_some(&job.pending))
+            {
                 let origin = Origin::File {
                     file_line: line.file_line,
                     end_offset: line.end_offset,
@@ -823,16 +905,11 @@ impl Session {
             }
             if self.commands.pop_front().is_none() {
                 if let Some(job) = &mut self.job {
-                    job.pending = None;
+                    job.has_pending = false;
                     job.tally.lines_sent += 1;
                 }
             }
-            self.history.push(SentLine {
-                number,
-                wire: self.scratch.as_slice().into(),
-                origin,
-                long,
-            });
+            self.history.push(number, &self.scratch, origin, long);
             self.window.push(InFlight {
                 number,
                 bytes: self.scratch.len(),
@@ -856,10 +933,10 @@ impl Session {
         if job.phase != Phase::Running || job.eof {
             return false;
         }
-        if job.pending.is_none() {
-            match job.source.next_line() {
-                Ok(Some(line)) => job.pending = Some(line),
-                Ok(None) => {
+        if !job.has_pending {
+            match job.source.next_line_into(&mut job.pending) {
+                Ok(true) => job.has_pending = true,
+                Ok(false) => {
                     job.eof = true;
                     return false;
                 }
@@ -966,7 +1043,12 @@ impl Session {
             source,
             tally,
             phase: Phase::Running,
-            pending: None,
+            pending: FileLine {
+                command: String::new(),
+                file_line: 0,
+                end_offset: 0,
+            },
+            has_pending: false,
             eof: false,
         });
         Ok(())
@@ -1010,7 +1092,7 @@ impl Session {
         let job = self.job.as_mut().ok_or(ControlError::NotPrinting)?;
         if job.phase != Phase::Cancelling {
             job.phase = Phase::Cancelling;
-            job.pending = None;
+            job.has_pending = false;
             let progress = job.tally.snapshot();
             self.emit(EngineEvent::PrintCancelling(progress));
         }
@@ -1041,7 +1123,7 @@ impl Session {
                 tracing::info!("print cancelled");
                 self.emit(EngineEvent::PrintCancelled(progress));
             }
-            Phase::Running if drained && job.eof && job.pending.is_none() => {
+            Phase::Running if drained && job.eof && !job.has_pending => {
                 let progress = job.tally.snapshot();
                 self.job = None;
                 tracing::info!(

@@ -53,21 +53,35 @@ impl GcodeSource {
 
     /// The next line that holds G-code, skipping blank and comment-only lines; `None` at the end.
     pub fn next_line(&mut self) -> io::Result<Option<FileLine>> {
+        let mut line = FileLine {
+            command: String::new(),
+            file_line: 0,
+            end_offset: 0,
+        };
+        Ok(self.next_line_into(&mut line)?.then_some(line))
+    }
+
+    /// [`next_line`](GcodeSource::next_line) into `line`, reusing its command's allocation
+    /// (the engine reads every line of every print); false at the end of the file.
+    pub fn next_line_into(&mut self, line: &mut FileLine) -> io::Result<bool> {
         loop {
             self.buffer.clear();
             let read = self.reader.read_until(b'\n', &mut self.buffer)?;
             if read == 0 {
-                return Ok(None);
+                return Ok(false);
             }
             self.file_line += 1;
             self.offset += read as u64;
-            let text = String::from_utf8_lossy(&self.buffer);
+            let text = match std::str::from_utf8(&self.buffer) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(&self.buffer),
+            };
             if let Some(command) = strip(&text) {
-                return Ok(Some(FileLine {
-                    command: command.to_string(),
-                    file_line: self.file_line,
-                    end_offset: self.offset,
-                }));
+                line.command.clear();
+                line.command.push_str(command);
+                line.file_line = self.file_line;
+                line.end_offset = self.offset;
+                return Ok(true);
             }
         }
     }

@@ -3,7 +3,14 @@
 /// The XOR checksum Marlin, RepRapFirmware and Repetier check: every byte of the line up to,
 /// not including, the `*`.
 pub fn checksum(bytes: &[u8]) -> u8 {
-    bytes.iter().fold(0, |acc, b| acc ^ b)
+    // Eight bytes at a time: XOR commutes, so folding the word's bytes at the end gives the
+    // same result as the byte-wise XOR (computed for every line sent and received).
+    let mut words = bytes.chunks_exact(8);
+    let word = words.by_ref().fold(0u64, |acc, w| {
+        acc ^ u64::from_ne_bytes(w.try_into().expect("8 bytes"))
+    });
+    let tail = words.remainder().iter().fold(0u8, |acc, b| acc ^ b);
+    word.to_ne_bytes().iter().fold(tail, |acc, b| acc ^ b)
 }
 
 /// The G-code of one file line without its comments and surrounding whitespace, or `None` when
@@ -14,7 +21,21 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 /// because some commands take file names and messages.
 pub fn strip(line: &str) -> Option<&str> {
     let bytes = line.as_bytes();
-    // Fast path: most sliced G-code has no parenthesis and no quote.
+    // Fast path: most sliced G-code has no parenthesis and no quote, so the first of the three
+    // special bytes decides (the engine strips every line of every print).
+    let end = match memchr::memchr3(b';', b'(', b'"', bytes) {
+        None => bytes.len(),
+        Some(i) if bytes[i] == b';' => i,
+        Some(i) if bytes[i] == b'(' => return strip_parenthesised(line),
+        Some(_) => return strip_quoted(line),
+    };
+    let kept = line[..end].trim();
+    (!kept.is_empty()).then_some(kept)
+}
+
+/// `strip` for a line with a quote: `;` and `(` inside quotes are kept.
+fn strip_quoted(line: &str) -> Option<&str> {
+    let bytes = line.as_bytes();
     let mut end = bytes.len();
     let mut in_quote = false;
     for (i, &b) in bytes.iter().enumerate() {
@@ -45,12 +66,12 @@ fn strip_parenthesised(line: &str) -> Option<&str> {
 pub fn write_numbered(out: &mut Vec<u8>, number: u64, command: &str) {
     let start = out.len();
     out.push(b'N');
-    push_decimal(out, number);
+    out.extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
     out.push(b' ');
     out.extend_from_slice(command.as_bytes());
     let sum = checksum(&out[start..]);
     out.push(b'*');
-    push_decimal(out, u64::from(sum));
+    out.extend_from_slice(itoa::Buffer::new().format(sum).as_bytes());
     out.push(b'\n');
 }
 
@@ -103,23 +124,21 @@ pub enum NumberedLineError {
     ChecksumMismatch(u64),
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_wise_checksum_equals_the_byte_wise_xor_at_every_length() {
+        let bytes: Vec<u8> = (0..64u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in 0..=bytes.len() {
+            for start in 0..3.min(len + 1) {
+                let slice = &bytes[start..len];
+                let expected = slice.iter().fold(0u8, |acc, b| acc ^ b);
+                assert_eq!(checksum(slice), expected, "bytes {start}..{len}");
+            }
+        }
+    }
 
     #[test]
     fn checksums_match_the_reference_vectors() {
