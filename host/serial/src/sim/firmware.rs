@@ -374,37 +374,55 @@ impl Firmware {
     }
 
     /// Bytes that reached the firmware, the last one possibly a line end.
-    fn receive(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            if self.state != State::Running {
-                return;
-            }
-            let end = is_line_end(byte);
+    ///
+    /// Handled a line's body at a time rather than byte by byte (the simulator receives every
+    /// byte of every print), with the same outcome: the emergency parser sees each line's first
+    /// bytes, a full RX buffer drops what does not fit, a flushed line's rest is discarded.
+    fn receive(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && self.state == State::Running {
+            let body_len = memchr::memchr2(b'\n', b'\r', bytes).unwrap_or(bytes.len());
+            let (body, rest) = bytes.split_at(body_len);
             if self.config.emergency_parser {
-                if end {
-                    let emergency = is_m112(&self.emergency_line);
-                    self.emergency_line.clear();
-                    if emergency {
-                        self.record("M112".to_owned());
-                        self.kill(None);
-                        return;
-                    }
-                } else if self.emergency_line.len() < EMERGENCY_PREFIX {
-                    self.emergency_line.push(byte);
+                let room = EMERGENCY_PREFIX.saturating_sub(self.emergency_line.len());
+                self.emergency_line
+                    .extend_from_slice(&body[..room.min(body.len())]);
+            }
+            if !self.discard_to_eol {
+                self.push_rx(body);
+            }
+            let Some((&end, after)) = rest.split_first() else {
+                return;
+            };
+            if self.config.emergency_parser {
+                let emergency = is_m112(&self.emergency_line);
+                self.emergency_line.clear();
+                if emergency {
+                    self.record("M112".to_owned());
+                    self.kill(None);
+                    return;
                 }
             }
             if self.discard_to_eol {
-                self.discard_to_eol = !end;
-                continue;
+                self.discard_to_eol = false;
+            } else if self.push_rx(&[end]) == 1 {
+                self.rx_lines += 1;
             }
-            if self.rx.len() >= self.config.rx_buffer {
-                self.stats.rx_overflows += 1;
-                continue;
-            }
-            self.rx.push(byte);
-            self.rx_lines += usize::from(end);
-            self.stats.max_rx_used = self.stats.max_rx_used.max(self.rx.len());
+            bytes = after;
         }
+    }
+
+    /// Puts bytes into the RX buffer as far as it has room, counting the rest as overflow;
+    /// returns how many it took.
+    fn push_rx(&mut self, bytes: &[u8]) -> usize {
+        let taken = self
+            .config
+            .rx_buffer
+            .saturating_sub(self.rx.len())
+            .min(bytes.len());
+        self.rx.extend_from_slice(&bytes[..taken]);
+        self.stats.rx_overflows += (bytes.len() - taken) as u64;
+        self.stats.max_rx_used = self.stats.max_rx_used.max(self.rx.len());
+        taken
     }
 
     /// Moves lines into free slots and runs the queue until it has to wait.

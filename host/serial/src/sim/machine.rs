@@ -21,14 +21,22 @@ const DEFAULT_FEEDRATE: f64 = 3000.0;
 
 /// The command word of a G-code line: `G1`, `M105`, …, upper-cased letter and number.
 pub(super) fn code(text: &str) -> Option<(u8, u32)> {
-    let word = text.split_ascii_whitespace().next()?;
-    let letter = word.as_bytes()[0].to_ascii_uppercase();
+    let word = text.trim_ascii_start().as_bytes();
+    let (&letter, rest) = word.split_first()?;
+    let letter = letter.to_ascii_uppercase();
     if !letter.is_ascii_alphabetic() {
         return None;
     }
-    let digits = &word[1..];
-    let end = digits.bytes().take_while(u8::is_ascii_digit).count();
-    Some((letter, digits[..end].parse().ok()?))
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 9 {
+        return None;
+    }
+    Some((
+        letter,
+        rest[..digits]
+            .iter()
+            .fold(0, |n, d| n * 10 + u32::from(d - b'0')),
+    ))
 }
 
 /// The value of parameter `letter` of a G-code line (`S` of `M104 S200`).
@@ -37,6 +45,24 @@ pub(super) fn param(text: &str, letter: u8) -> Option<f64> {
         .skip(1)
         .find(|word| word.as_bytes()[0].eq_ignore_ascii_case(&letter))
         .and_then(|word| word[1..].parse().ok())
+}
+
+/// The values of several parameters at once, in `letters` order: one pass over the line for
+/// what a move needs (`X`, `Y`, `Z`, `E`, `F`), instead of one pass per letter. The first
+/// occurrence of a letter counts, as with [`param`].
+fn params<const N: usize>(text: &str, letters: &[u8; N]) -> [Option<f64>; N] {
+    let mut values = [None; N];
+    let mut seen = [false; N];
+    for word in text.split_ascii_whitespace().skip(1) {
+        let first = word.as_bytes()[0].to_ascii_uppercase();
+        if let Some(i) = letters.iter().position(|&l| l == first) {
+            if !seen[i] {
+                seen[i] = true;
+                values[i] = word[1..].parse().ok();
+            }
+        }
+    }
+    values
 }
 
 /// One heater: its temperature follows its target at a fixed rate, computed when asked.
@@ -284,14 +310,15 @@ impl Machine {
 
     /// Plans a G0–G3 move; the command is done once the move has a planner slot.
     fn plan_move(&mut self, now: Instant, text: &str) -> Instant {
-        if let Some(f) = param(text, b'F') {
+        let [x, y, z, e, f] = params(text, b"XYZEF");
+        if let Some(f) = f {
             if f > 0.0 {
                 self.feedrate = f;
             }
         }
         let mut delta = [0.0; 4];
-        for (i, axis) in b"XYZE".iter().enumerate() {
-            if let Some(value) = param(text, *axis) {
+        for (i, value) in [x, y, z, e].into_iter().enumerate() {
+            if let Some(value) = value {
                 let relative = if i == 3 {
                     self.relative_e
                 } else {

@@ -390,28 +390,11 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
                 firmware.unplugged();
             }
         }
-        let mut write_blocked = false;
-        if let Some(pty) = &pty {
+        if pty.is_some() {
             firmware.tx.deliver(now);
-            let ready = firmware.tx.ready();
-            while !ready.is_empty() {
-                match nix::unistd::write(&pty.master, ready) {
-                    Ok(n) => {
-                        ready.drain(..n);
-                    }
-                    Err(nix::errno::Errno::EAGAIN) => {
-                        write_blocked = true;
-                        break;
-                    }
-                    Err(nix::errno::Errno::EINTR) => {}
-                    Err(_) => {
-                        // Cannot happen while we hold the slave open; do not spin on it.
-                        ready.clear();
-                    }
-                }
-            }
         }
-        // After the write: the host is waiting for those replies, the API is not.
+        // Before the write: the API's waiters are not in a hurry, and the host's reply must be
+        // the last thing this thread does before it sleeps (see `write_replies`).
         publish(shared, &mut firmware);
 
         let mut fds = [
@@ -427,7 +410,7 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
             },
         ];
         let mut deadline = None;
-        if let Some(pty) = &pty {
+        if pty.is_some() {
             let master_usable = master_quiet_until.is_none_or(|until| now >= until);
             let next_wake = firmware.next_wake();
             // While the line stays busy well past the next wake-up, what the host writes
@@ -440,16 +423,8 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
                 .busy_until()
                 .zip(next_wake)
                 .is_some_and(|(busy, wake)| busy > wake + WAKE_LATENESS);
-            let mut events = 0;
             if master_usable && firmware.rx_wire.len() < WIRE_CAPACITY && !wire_busy_past_wake {
-                events |= libc::POLLIN;
-            }
-            if write_blocked {
-                events |= libc::POLLOUT;
-            }
-            if events != 0 {
-                fds[1].fd = pty.master.as_raw_fd();
-                fds[1].events = events;
+                fds[1].events |= libc::POLLIN;
             }
             deadline = [next_wake, master_quiet_until.filter(|until| *until > now)]
                 .into_iter()
@@ -457,6 +432,14 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
                 .min();
         }
         let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+        if let Some(pty) = &pty {
+            if write_replies(pty, firmware.tx.ready()) {
+                fds[1].events |= libc::POLLOUT;
+            }
+            if fds[1].events != 0 {
+                fds[1].fd = pty.master.as_raw_fd();
+            }
+        }
         if pty::ppoll(&mut fds, timeout).is_err() {
             // Only EFAULT/EINVAL/ENOMEM are possible; back off rather than spin.
             std::thread::sleep(Duration::from_millis(1));
@@ -523,6 +506,29 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
             master_quiet_until = Some(Instant::now() + Duration::from_millis(10));
         }
     }
+}
+
+/// Writes the replies that are due; true when the pty took only part of them (the rest stays
+/// in `ready`, and the caller waits for room).
+///
+/// This is the last thing the thread does before it sleeps: on a virtual machine, a thread that
+/// keeps running after its write makes the kernel deliver the bytes through the other, sleeping
+/// CPU, and waking it costs more than the whole exchange (the host engine does the same).
+fn write_replies(pty: &Pty, ready: &mut Vec<u8>) -> bool {
+    while !ready.is_empty() {
+        match nix::unistd::write(&pty.master, ready) {
+            Ok(n) => {
+                ready.drain(..n);
+            }
+            Err(nix::errno::Errno::EAGAIN) => return true,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => {
+                // Cannot happen while we hold the slave open; do not spin on it.
+                ready.clear();
+            }
+        }
+    }
+    false
 }
 
 /// Makes newly executed commands and the counters visible to the API.

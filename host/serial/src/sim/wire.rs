@@ -138,7 +138,7 @@ impl RxWire {
                 )
             };
             let window = &chunk.data[chunk.pos..chunk.pos + arrived];
-            let (count, ended) = match window.iter().position(|&b| is_line_end(b)) {
+            let (count, ended) = match memchr::memchr2(b'\n', b'\r', window) {
                 Some(i) => (i + 1, true),
                 None => (arrived, false),
             };
