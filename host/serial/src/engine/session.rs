@@ -371,7 +371,10 @@ impl Session {
             } else {
                 None
             };
-            while !self.out.is_empty() {
+            // A control message is handled first: an emergency stop then clears what waits
+            // here, so that `M112` is the next thing on the wire.
+            let control_first = matches!(woken, Some(Wake::Control(_)));
+            while !control_first && !self.out.is_empty() {
                 match std::pin::Pin::new(&mut self.port).poll_write(cx, &self.out) {
                     Poll::Ready(Ok(0)) => {
                         return Poll::Ready(Wake::WriteFailed(std::io::ErrorKind::WriteZero.into()))
@@ -385,10 +388,12 @@ impl Session {
                     Poll::Pending => break,
                 }
             }
-            self.write_blocked_since = match (self.out.is_empty(), self.write_blocked_since) {
-                (true, _) => None,
-                (false, since) => Some(since.unwrap_or_else(Instant::now)),
-            };
+            if !control_first {
+                self.write_blocked_since = match (self.out.is_empty(), self.write_blocked_since) {
+                    (true, _) => None,
+                    (false, since) => Some(since.unwrap_or_else(Instant::now)),
+                };
+            }
             match woken {
                 Some(wake) => Poll::Ready(wake),
                 None => Poll::Pending,
