@@ -186,7 +186,9 @@ impl Router {
     /// Registers a handler for `methods path`, with `methods` written as in the manifest:
     /// one method (`"GET"`), several separated by commas (`"GET,POST"`), or `"*"` for all.
     ///
-    /// Handlers registered earlier win when several match the same method.
+    /// Both are usually string literals, which the router keeps without copying; pass a
+    /// `String` for one computed at run time. Handlers registered earlier win when several
+    /// match the same method.
     pub fn route<F>(
         mut self,
         methods: impl Into<Cow<'static, str>>,
