@@ -41,6 +41,13 @@
 //! Globals, `static`s, `thread_local!`s and lazily initialised caches therefore never survive
 //! from one call to the next. Keep everything that must persist in the [`kv`] store.
 //!
+//! ## Printing
+//!
+//! `println!` and `eprintln!` work: a line printed to stdout reaches the host's log at `info`, one
+//! printed to stderr at `warn`, tagged with the plugin's id (the SDK routes the C library's
+//! `write` there, so a plugin links no WASI stdio; the environment is empty). For levels and
+//! structured messages use [`log`].
+//!
 //! ## Where things are
 //!
 //! * [`Router`], [`Request`], [`Response`], [`Error`]: serving HTTP routes.
@@ -106,6 +113,7 @@ mod plugin;
 mod request;
 mod response;
 mod router;
+mod stdio;
 
 pub use error::{Error, HostError};
 pub use host::config::{config, config_json, plugin_id};

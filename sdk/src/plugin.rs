@@ -90,20 +90,32 @@ pub trait Plugin: 'static {
     }
 }
 
-/// Routes panic messages to the host's log (`log.write` at `error` level), once per instance.
+/// What every call into the plugin does first and last: panic messages are routed to the host's
+/// log (`log.write` at `error` level, installed once per instance: without it a panic message
+/// would only reach stderr), and lines printed but not ended are written when the call returns.
 ///
-/// Without this a panic message would only reach the guest's stderr, which a host may discard;
-/// the trap itself is still what the host sees and counts.
-fn install_panic_hook() {
-    #[cfg(target_arch = "wasm32")]
-    {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        static INSTALLED: AtomicBool = AtomicBool::new(false);
-        if !INSTALLED.swap(true, Ordering::Relaxed) {
-            std::panic::set_hook(Box::new(|info| {
-                crate::log::write(crate::log::Level::Error, &format!("plugin {info}"));
-            }));
+/// The trap that follows a panic is still what the host sees and counts.
+struct Call;
+
+impl Call {
+    fn enter() -> Call {
+        #[cfg(target_arch = "wasm32")]
+        {
+            use std::sync::atomic::{AtomicBool, Ordering};
+            static INSTALLED: AtomicBool = AtomicBool::new(false);
+            if !INSTALLED.swap(true, Ordering::Relaxed) {
+                std::panic::set_hook(Box::new(|info| {
+                    crate::log::write(crate::log::Level::Error, &format!("plugin {info}"));
+                }));
+            }
         }
+        Call
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        crate::stdio::flush();
     }
 }
 
@@ -114,14 +126,14 @@ pub struct Adapter<P>(PhantomData<P>);
 
 impl<P: Plugin> http_handler::Guest for Adapter<P> {
     fn handle(req: RawRequest) -> RawResponse {
-        install_panic_hook();
+        let _call = Call::enter();
         P::handle(&Request::from_raw(req)).into_raw()
     }
 }
 
 impl<P: Plugin> hooks::Guest for Adapter<P> {
     fn init(config: String) -> Result<(), String> {
-        install_panic_hook();
+        let _call = Call::enter();
         let value = if config.trim().is_empty() {
             Value::Object(Default::default())
         } else {
@@ -132,37 +144,37 @@ impl<P: Plugin> hooks::Guest for Adapter<P> {
     }
 
     fn on_event(event: Event) {
-        install_panic_hook();
+        let _call = Call::enter();
         P::on_event(event)
     }
 
     fn on_tick() {
-        install_panic_hook();
+        let _call = Call::enter();
         P::on_tick()
     }
 
     fn on_push_open(conn: Connection) -> Result<(), String> {
-        install_panic_hook();
+        let _call = Call::enter();
         P::on_push_open(&conn)
     }
 
     fn on_push_message(conn: ConnectionId, msg: Message) {
-        install_panic_hook();
+        let _call = Call::enter();
         P::on_push_message(conn, msg)
     }
 
     fn on_push_close(conn: ConnectionId) {
-        install_panic_hook();
+        let _call = Call::enter();
         P::on_push_close(conn)
     }
 
     fn on_socket_message(socket: SocketId, msg: Message) {
-        install_panic_hook();
+        let _call = Call::enter();
         P::on_socket_message(socket, msg)
     }
 
     fn on_socket_close(socket: SocketId, code: u16, reason: String) {
-        install_panic_hook();
+        let _call = Call::enter();
         P::on_socket_close(socket, code, reason)
     }
 }

@@ -335,6 +335,43 @@ async fn a_panic_answers_500_and_repeated_failures_disable_the_plugin() {
 }
 
 #[tokio::test]
+async fn what_a_plugin_prints_reaches_the_host_log_line_by_line() {
+    let server = Server::start(&misbehave_config(""));
+    let status = client()
+        .get(server.url("/misbehave/print"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    // stdout at info, stderr at warn, each line tagged with the plugin; the line left open when
+    // the call ended is written too.
+    let expected = [
+        ("INFO", "misbehave says hello on stdout"),
+        ("WARN", "misbehave complains on stderr"),
+        ("WARN", "misbehave trails off"),
+    ];
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = server.log();
+        if expected.iter().all(|(_, text)| log.contains(text)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for (level, text) in expected {
+        let line = log
+            .lines()
+            .find(|line| line.contains(text))
+            .unwrap_or_else(|| panic!("`{text}` is not in the log:\n{log}"));
+        assert!(
+            line.contains(level) && line.contains("plugin=\"misbehave\""),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn init_can_refuse_its_config_and_the_reason_is_visible() {
     let server = Server::start(&misbehave_config(
         "[plugins.misbehave.config]\nlabel = \"reject\"\n",

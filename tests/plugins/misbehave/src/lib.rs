@@ -10,6 +10,7 @@
 //! | `GET /loop`              | spins forever (the deadline must stop it) |
 //! | `GET /bomb`              | allocates and touches 1 MiB blocks until memory runs out |
 //! | `GET /panic`             | panics (traps) |
+//! | `GET /print`             | prints a line to stdout, one to stderr and one to stderr without a newline |
 //! | `GET /denied/kv`         | calls `kv.get`, reports the outcome as `{"ok","error_kind","message"}` |
 //! | `GET /denied/printers`   | calls `printers.list`, same report |
 //! | `GET /denied/jobs`       | calls `jobs.list` (not declared in the manifest), same report |
@@ -50,6 +51,7 @@ impl Plugin for Misbehave {
             .get("/loop", spin)
             .get("/bomb", bomb)
             .get("/panic", panic_route)
+            .get("/print", print_route)
             .get("/denied/kv", |_: &Request| {
                 Ok(report(kv::get("misbehave-probe")))
             })
@@ -145,6 +147,13 @@ fn bomb(_: &Request) -> Result<Response, Error> {
         hoard.push(black_box(block));
         black_box(&hoard);
     }
+}
+
+fn print_route(_: &Request) -> Result<Response, Error> {
+    println!("misbehave says hello on stdout");
+    eprintln!("misbehave complains on stderr");
+    eprint!("misbehave trails off");
+    Ok(Response::no_content())
 }
 
 fn panic_route(_: &Request) -> Result<Response, Error> {
