@@ -511,9 +511,9 @@ fn run(shared: &Shared, mut firmware: Firmware, mut pty: Option<Pty>, wake: &Own
 /// Writes the replies that are due; true when the pty took only part of them (the rest stays
 /// in `ready`, and the caller waits for room).
 ///
-/// This is the last thing the thread does before it sleeps: on a virtual machine, a thread that
-/// keeps running after its write makes the kernel deliver the bytes through the other, sleeping
-/// CPU, and waking it costs more than the whole exchange (the host engine does the same).
+/// This is the last thing the thread does before it sleeps, as in the engine's streaming wait:
+/// on a virtual machine, work done after a write made a line's round trip several times slower
+/// than the same work done before it.
 fn write_replies(pty: &Pty, ready: &mut Vec<u8>) -> bool {
     while !ready.is_empty() {
         match nix::unistd::write(&pty.master, ready) {
