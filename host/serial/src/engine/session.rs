@@ -16,7 +16,7 @@ use super::liveness::is_long_running;
 use super::progress::{Origin, Tally};
 use super::source::{FileLine, GcodeSource};
 use super::window::{InFlight, Limits, Window, MARLIN_RX_BYTES};
-use crate::protocol::line::{strip, write_numbered};
+use crate::protocol::line::{self, strip, write_numbered};
 use crate::protocol::reply::{self, Ack, Action, ErrorKind, FirmwareInfo, Reply};
 use crate::transport;
 
@@ -418,7 +418,7 @@ impl Session {
     /// The next complete line received, without its line ending.
     fn take_line(&mut self) -> Option<String> {
         let end = self.rx.iter().position(|&b| b == b'\n')?;
-        let line = String::from_utf8_lossy(&self.rx[..end])
+        let line = line::text(&self.rx[..end])
             .trim_end_matches('\r')
             .to_string();
         self.rx.drain(..=end);
@@ -435,10 +435,7 @@ impl Session {
         while let Some(end) = data[start..].iter().position(|&b| b == b'\n') {
             let raw = &data[start..start + end];
             start += end + 1;
-            let text = match std::str::from_utf8(raw) {
-                Ok(text) => std::borrow::Cow::Borrowed(text),
-                Err(_) => String::from_utf8_lossy(raw),
-            };
+            let text = line::text(raw);
             tracing::trace!(line = %text, "received");
             if let Err(end) = self.handle_reply(reply::parse(text.trim_end_matches('\r'))) {
                 result = Err(end);
@@ -1047,11 +1044,7 @@ impl Session {
             source,
             tally,
             phase: Phase::Running,
-            pending: FileLine {
-                command: String::new(),
-                file_line: 0,
-                end_offset: 0,
-            },
+            pending: FileLine::default(),
             has_pending: false,
             eof: false,
         });

@@ -4,14 +4,14 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
-use crate::protocol::line::strip;
+use crate::protocol::line::{strip, text};
 
 /// Read buffer: large enough that a 100 MB file costs few reads, small enough for hundreds of
 /// printers printing at once.
 const READ_BUFFER: usize = 64 * 1024;
 
 /// One G-code line to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileLine {
     /// The command without comments and surrounding whitespace.
     pub command: String,
@@ -53,11 +53,7 @@ impl GcodeSource {
 
     /// The next line that holds G-code, skipping blank and comment-only lines; `None` at the end.
     pub fn next_line(&mut self) -> io::Result<Option<FileLine>> {
-        let mut line = FileLine {
-            command: String::new(),
-            file_line: 0,
-            end_offset: 0,
-        };
+        let mut line = FileLine::default();
         Ok(self.next_line_into(&mut line)?.then_some(line))
     }
 
@@ -72,10 +68,7 @@ impl GcodeSource {
             }
             self.file_line += 1;
             self.offset += read as u64;
-            let text = match std::str::from_utf8(&self.buffer) {
-                Ok(text) => std::borrow::Cow::Borrowed(text),
-                Err(_) => String::from_utf8_lossy(&self.buffer),
-            };
+            let text = text(&self.buffer);
             if let Some(command) = strip(&text) {
                 line.command.clear();
                 line.command.push_str(command);

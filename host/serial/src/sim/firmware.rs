@@ -127,11 +127,7 @@ impl NumberedLine {
 }
 
 fn text_of(bytes: &[u8]) -> String {
-    let bytes = bytes.trim_ascii();
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-    }
+    crate::protocol::line::text(bytes.trim_ascii()).into_owned()
 }
 
 /// Writes one reply line at the firmware's current instant.
