@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod octoprint_marlin;
+
 /// The workspace's target directory (tests run from target/debug/deps/).
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

@@ -6,8 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_executed_exactly, gcode_file, Rig};
+use printfarm_serial::engine::UnknownErrors;
 use printfarm_serial::sim::{Fault, FaultPlan, Flavour, SimConfig};
-use printfarm_serial::supervisor::PrinterState;
+use printfarm_serial::supervisor::{PrintPhase, PrinterEvent, PrinterEventKind, PrinterState};
 
 const LINES: usize = 400;
 const PRINT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -298,4 +299,82 @@ async fn resend_loop_fails_the_print() {
     let status = rig.wait_state(PrinterState::Error, PRINT_TIMEOUT).await;
     let reason = status.reason.unwrap();
     assert!(reason.contains("line 50 10 times in a row"), "{reason}");
+}
+
+/// An `Error:` of no known kind at line 40 of a print.
+fn unknown_error_at_line_40() -> SimConfig {
+    with_fault_at(
+        marlin(),
+        40,
+        Fault::Say("Error:Heater switched off for a reason nobody knows".into()),
+    )
+}
+
+#[tokio::test]
+async fn unknown_error_disconnects_by_default() {
+    let rig = Rig::start(unknown_error_at_line_40(), |_| {}).await;
+    let progress = rig
+        .print_until_failed(&gcode_file(rig.dir.path(), "part.gcode", LINES))
+        .await;
+    assert!(progress.last_acked_line < 60, "{progress:?}");
+    let status = rig.wait_state(PrinterState::Error, PRINT_TIMEOUT).await;
+    let reason = status.reason.unwrap();
+    assert!(
+        reason.contains("Heater switched off for a reason nobody knows"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_error_can_cancel_the_print_and_stay_connected() {
+    let mut rig = Rig::start(unknown_error_at_line_40(), |engine| {
+        engine.unknown_errors = UnknownErrors::Cancel;
+    })
+    .await;
+    let file = gcode_file(rig.dir.path(), "part.gcode", LINES);
+    rig.printer.start_print(file.clone()).await.unwrap();
+    let (phase, progress) = rig.wait_print_end(PRINT_TIMEOUT).await;
+    assert_eq!(phase, PrintPhase::Failed, "{progress:?}");
+    assert!(progress.last_acked_line < 60, "{progress:?}");
+    rig.wait_state(PrinterState::Operational, PRINT_TIMEOUT)
+        .await;
+    let reason = loop {
+        match rig.events.try_recv() {
+            Ok(PrinterEvent {
+                kind:
+                    PrinterEventKind::Print {
+                        phase: PrintPhase::Failed,
+                        reason,
+                        ..
+                    },
+                ..
+            }) => break reason.unwrap_or_default(),
+            Ok(_) => {}
+            Err(error) => panic!("no failed print among the events: {error}"),
+        }
+    };
+    assert!(
+        reason.contains("Heater switched off for a reason nobody knows"),
+        "{reason}"
+    );
+    // The heaters went off after the cancel script: the printer is still driven.
+    let deadline = std::time::Instant::now() + PRINT_TIMEOUT;
+    while !rig.sim.executed().iter().any(|line| line == "M140 S0") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "heaters never switched off"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_error_can_be_ignored() {
+    let rig = Rig::start(unknown_error_at_line_40(), |engine| {
+        engine.unknown_errors = UnknownErrors::Ignore;
+    })
+    .await;
+    let file = gcode_file(rig.dir.path(), "part.gcode", LINES);
+    let executed = rig.print(&file, PRINT_TIMEOUT).await;
+    assert_executed_exactly(&executed, &file);
 }

@@ -95,6 +95,11 @@ pub struct PrinterConfig {
     /// Seconds of silence while lines are in flight before the engine asks again (default 10).
     #[serde(default)]
     pub ack_timeout_secs: Option<f64>,
+    /// What a firmware `Error:` the engine cannot classify does: `disconnect` (stop the
+    /// printer and close the port, OctoPrint's default), `cancel` (fail the print, stay
+    /// connected) or `ignore`. Transmission errors never stop a print; fatal ones always do.
+    #[serde(default)]
+    pub firmware_errors: printfarm_serial::engine::UnknownErrors,
     /// Whether the bed clears itself after a print (a belt printer, or a virtual printer), so
     /// the next job may start without an operator. Default: true for virtual printers only.
     #[serde(default)]

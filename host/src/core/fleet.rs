@@ -212,6 +212,7 @@ fn engine_config(config: &PrinterConfig, port: PathBuf) -> EngineConfig {
     engine.pause_script = config.pause_script.clone();
     engine.resume_script = config.resume_script.clone();
     engine.cancel_script = config.cancel_script.clone();
+    engine.unknown_errors = config.firmware_errors;
     engine
 }
 

@@ -39,6 +39,25 @@ pub struct EngineConfig {
     pub resume_script: Vec<String>,
     /// Lines run after a print is cancelled; heaters are switched off after them in any case.
     pub cancel_script: Vec<String>,
+    /// What a firmware `Error:` that is neither a transmission error, nor harmless, nor fatal
+    /// does (fatal ones always end the session, transmission errors never stop a print).
+    pub unknown_errors: UnknownErrors,
+}
+
+/// What the engine does with a firmware error it cannot classify, with the choices
+/// established hosts offer (OctoPrint's "error handling" setting). The firmware's words are
+/// shown in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownErrors {
+    /// Stop the printer (`M112`, heaters off), close the port and fail the print: an error
+    /// nobody knows could be anything. OctoPrint's default.
+    #[default]
+    Disconnect,
+    /// Fail the running print (the cancel script runs, heaters go off) and stay connected.
+    Cancel,
+    /// Log it, show it, go on.
+    Ignore,
 }
 
 impl EngineConfig {
@@ -60,6 +79,7 @@ impl EngineConfig {
             pause_script: Vec::new(),
             resume_script: Vec::new(),
             cancel_script: Vec::new(),
+            unknown_errors: UnknownErrors::default(),
         }
     }
 }

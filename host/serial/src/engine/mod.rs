@@ -18,7 +18,7 @@ mod session;
 mod source;
 mod window;
 
-pub use config::EngineConfig;
+pub use config::{EngineConfig, UnknownErrors};
 pub use control::{Control, ControlError, EngineEvent, SessionEnd};
 pub use history::HISTORY_MARGIN;
 pub use liveness::is_long_running;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::config::EngineConfig;
+use super::config::{EngineConfig, UnknownErrors};
 use super::control::{Control, ControlError, EngineEvent, SessionEnd};
 use super::history::History;
 use super::liveness::is_long_running;
@@ -17,7 +17,7 @@ use super::progress::{Origin, Tally};
 use super::source::{FileLine, GcodeSource};
 use super::window::{InFlight, Limits, Window, MARLIN_RX_BYTES};
 use crate::protocol::line::{self, strip, write_numbered};
-use crate::protocol::reply::{self, Ack, Action, ErrorKind, FirmwareInfo, Reply};
+use crate::protocol::reply::{self, Ack, Action, ErrorKind, FirmwareError, FirmwareInfo, Reply};
 use crate::transport;
 
 /// Progress events are sent at most this often per printer.
@@ -27,6 +27,17 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// After the first resend request, how long to wait for an `ok` that belongs to it. Marlin
 /// builds differ: most send `Resend: n` then `ok`, some 2.0.x builds no `ok`.
 const RESEND_OK_GRACE: Duration = Duration::from_millis(500);
+/// After a transmission error, how long to wait for the `Resend:` most firmware sends right
+/// after it before resynchronising from the error's own words (`Last Line: 41`). OctoPrint's
+/// simulator sends none after `No Line Number with checksum`, RepRapFirmware none at all.
+const ERROR_RESEND_GRACE: Duration = Duration::from_millis(100);
+/// The shortest silence, with ordinary lines in flight, after which the engine asks again.
+const MIN_PROBE_ALLOWANCE: Duration = Duration::from_millis(250);
+/// The silence allowed before asking again is this many times the slowest recent
+/// acknowledgement: a firmware whose planner is full acknowledges as slowly as it moves, and
+/// asking again too early only costs a refused duplicate, asking too late costs the print's
+/// time.
+const PROBE_LATENCY_FACTOR: u32 = 8;
 /// The same line requested this many times in a row means the link cannot carry it.
 const RESEND_LOOP_LIMIT: u32 = 10;
 /// Silence allowed during a long command from firmware that sends `busy:` keep-alives (Marlin's
@@ -118,6 +129,9 @@ struct Job {
     pending: FileLine,
     has_pending: bool,
     eof: bool,
+    /// Set when the print is being stopped because of a firmware error: it then ends as
+    /// failed with this reason instead of cancelled.
+    failure: Option<String>,
 }
 
 struct Session {
@@ -148,8 +162,31 @@ struct Session {
     /// Repeats of the current resend request expected from lines sent before it, which the
     /// firmware rejects one by one: (line, how many more to ignore).
     stale: Option<(u64, usize)>,
+    /// The line a transmission error said it refused (`expected line 1003 got 1001`), until
+    /// the resend request that follows it.
+    refused: Option<u64>,
     /// The line last requested again and how often in a row (until it is acknowledged).
     resend_repeat: (u64, u32),
+    /// A transmission error arrived and no `Resend:` yet: when to resynchronise by ourselves,
+    /// and the line the error said the firmware wants (if it said).
+    error_resync: Option<(Instant, Option<u64>)>,
+    /// The slowest recent acknowledgement of an ordinary line (decaying), which sets how long
+    /// a silence is normal.
+    slow_ack: Duration,
+    /// Asking again after a silence by resending (firmware that ignores line numbers' order
+    /// but drops bad lines): one line in flight until something is acknowledged.
+    probing: bool,
+    /// A numbered `M105` is to be sent past the window's limits to ask the firmware where it
+    /// stands (see [`Session::probe`]).
+    probe_due: bool,
+    /// Numbered `M105`s sent to ask again and not yet acknowledged.
+    probe_lines: Vec<u64>,
+    /// RepRapFirmware: a bad line is dropped silently and line numbers are not checked, so
+    /// only the lost line itself, sent again, recovers it.
+    drops_bad_lines: bool,
+    /// Silences at the full [`EngineConfig::ack_timeout`] in a row; past
+    /// [`EngineConfig::max_timeouts`] the printer is declared gone.
+    full_timeouts: u32,
     last_rx: Instant,
     last_progress: Instant,
     /// Since when the tty has refused the bytes in `out` (the firmware stopped reading).
@@ -201,7 +238,15 @@ impl Session {
             swallow_oks: 0,
             learning_until: None,
             stale: None,
+            refused: None,
             resend_repeat: (0, 0),
+            error_resync: None,
+            slow_ack: Duration::ZERO,
+            probing: false,
+            probe_due: false,
+            probe_lines: Vec::new(),
+            drops_bad_lines: false,
+            full_timeouts: 0,
             last_rx: now,
             last_progress: now,
             write_blocked_since: None,
@@ -451,25 +496,27 @@ impl Session {
     fn handle_reply(&mut self, reply: Reply) -> Result<(), SessionEnd> {
         match reply {
             Reply::Ok(ack) => self.on_ok(ack),
-            Reply::Resend(line) => return self.on_resend(line),
-            Reply::Error(error) => match error.kind {
-                // The resend request that follows is what counts.
-                ErrorKind::Resend => {
-                    tracing::debug!(message = %error.message, "firmware transmission error")
-                }
-                ErrorKind::Harmless => {
-                    tracing::info!(message = %error.message, "firmware error (harmless)");
-                    self.emit(EngineEvent::Message(format!("Error: {}", error.message)));
-                }
-                ErrorKind::Fatal => return Err(self.fatal(error.message, false)),
-                ErrorKind::Unknown => return Err(self.fatal(error.message, true)),
-            },
+            Reply::Resend(line) => return self.on_resend(line, false),
+            Reply::Error(error) => return self.on_error(error),
             Reply::Busy(_) => {
                 self.busy_protocol = true;
                 self.last_progress = Instant::now();
             }
-            // A keep-alive of the link, not progress: a lost `ok` must still time out.
-            Reply::Wait => {}
+            // A keep-alive of the link, not progress. Marlin says it only when its queue is
+            // empty and nothing arrives: if an ordinary line has waited for its `ok` a while,
+            // the line or its `ok` was lost, and asking again now beats waiting out a timeout.
+            Reply::Wait => {
+                let now = Instant::now();
+                if !self.window.any_long()
+                    && self
+                        .window
+                        .oldest()
+                        .is_some_and(|line| now.duration_since(line.sent_at) >= MIN_PROBE_ALLOWANCE)
+                {
+                    tracing::debug!("`wait` with a line in flight: asking again");
+                    self.probe(now);
+                }
+            }
             Reply::Start => {
                 if self.connected {
                     return Err(SessionEnd::Reset);
@@ -485,7 +532,9 @@ impl Session {
             }
             Reply::Position(position) => self.emit(EngineEvent::Position(position)),
             Reply::Firmware(info) => {
-                self.ignores_line_numbers = info.name.to_ascii_lowercase().contains("klipper");
+                let name = info.name.to_ascii_lowercase();
+                self.ignores_line_numbers = name.contains("klipper");
+                self.drops_bad_lines = name.contains("reprapfirmware");
                 self.firmware = info.clone();
                 if self.connected {
                     self.emit(EngineEvent::Firmware(info));
@@ -530,8 +579,26 @@ impl Session {
 
     fn on_ok(&mut self, ack: Ack) {
         self.note_ack_fields(&ack);
+        let answers_m105 = ack.temperatures.is_some();
         if let Some(report) = ack.temperatures {
             self.emit(EngineEvent::Temperatures(report));
+        }
+        // The answer to a probe acknowledges everything up to it, whatever `ok`s were lost,
+        // unless an older M105 poll in flight may be the one answering.
+        if answers_m105 && ack.line.is_none() {
+            if let Some(&probe) = self.probe_lines.first() {
+                if self.poll_line.is_none_or(|poll| poll > probe) {
+                    self.learning_until = None;
+                    while self
+                        .window
+                        .oldest()
+                        .is_some_and(|line| line.number <= probe)
+                    {
+                        self.ack_oldest();
+                    }
+                    return;
+                }
+            }
         }
         match ack.line {
             Some(number) if self.numbered_oks => {
@@ -544,6 +611,14 @@ impl Session {
                     .is_some_and(|line| line.number <= number)
                 {
                     self.ack_oldest();
+                }
+                // Lines waiting to be sent again that the firmware says it has: it took the
+                // ones sent before its resend request after all.
+                if self.window.is_empty() && self.cursor <= number && number < self.next_number {
+                    for skipped in self.cursor..=number {
+                        self.credit(skipped);
+                    }
+                    self.cursor = number + 1;
                 }
             }
             // This firmware numbers its `ok`s; one without a number answers a resend request.
@@ -569,8 +644,18 @@ impl Session {
         let Some(line) = self.window.ack_oldest() else {
             return;
         };
-        self.last_progress = Instant::now();
+        let now = Instant::now();
+        self.last_progress = now;
         self.timeouts = 0;
+        self.full_timeouts = 0;
+        self.probing = false;
+        if !self.probe_lines.is_empty() {
+            self.probe_lines.retain(|&probe| probe > line.number);
+        }
+        if !line.long {
+            let latency = now.saturating_duration_since(line.sent_at);
+            self.slow_ack = latency.max(self.slow_ack - self.slow_ack / 64);
+        }
         if self.resend_repeat.0 <= line.number {
             self.resend_repeat = (0, 0);
         }
@@ -584,7 +669,12 @@ impl Session {
             self.identify_line = None;
             self.on_identified();
         }
-        let Some(sent) = self.history.get(line.number) else {
+        self.credit(line.number);
+    }
+
+    /// Counts line `number` as executed in the print's tally, if it came from the file.
+    fn credit(&mut self, number: u64) {
+        let Some(sent) = self.history.get(number) else {
             return;
         };
         if let (
@@ -620,7 +710,10 @@ impl Session {
         });
     }
 
-    fn on_resend(&mut self, requested: u64) -> Result<(), SessionEnd> {
+    /// A resend request for `requested`; `inferred` when no `Resend:` came and the engine
+    /// took the line from a transmission error's words (no `ok` follows those).
+    fn on_resend(&mut self, requested: u64, inferred: bool) -> Result<(), SessionEnd> {
+        self.error_resync = None;
         // The firmware has every line before the one it asks for.
         while self
             .window
@@ -629,7 +722,7 @@ impl Session {
         {
             self.ack_oldest();
         }
-        if !self.numbered_oks {
+        if !self.numbered_oks && !inferred {
             match self.ok_after_resend {
                 OkAfterResend::Yes => self.swallow_oks += 1,
                 OkAfterResend::Unknown if self.learning_until.is_none() => {
@@ -643,8 +736,23 @@ impl Session {
                 OkAfterResend::No => {}
             }
         }
-        // Every request counts, repeats from lines sent earlier too: a line refused this often
-        // will not get through.
+        // Firmware that does not drain its input on an error (Prusa MK3, Repetier, OctoPrint's
+        // simulator) may take lines sent before a resend request after all and then refuse our
+        // copies as duplicates: a request caused by a duplicate needs nothing when the line it
+        // asks for is already on its way again, and acting on it would start yet another
+        // round of duplicates.
+        if self.refused.take().is_some_and(|got| got < requested)
+            && (self.window.contains(requested)
+                || (self.cursor <= requested && requested < self.next_number))
+        {
+            tracing::trace!(
+                line = requested,
+                "ignoring a resend request caused by a duplicate: the line is on its way"
+            );
+            return Ok(());
+        }
+        // Every other request counts, repeats from lines sent earlier too: a line refused
+        // this often will not get through.
         if self.resend_repeat.0 == requested {
             self.resend_repeat.1 += 1;
             if self.resend_repeat.1 >= RESEND_LOOP_LIMIT {
@@ -691,6 +799,75 @@ impl Session {
         }
         tracing::debug!(line = requested, "resending on request");
         Ok(())
+    }
+
+    fn on_error(&mut self, error: FirmwareError) -> Result<(), SessionEnd> {
+        match error.kind {
+            // Part of a resend: the `Resend:` that usually follows is what counts. When none
+            // comes, the error's own words say where to go on from.
+            ErrorKind::Resend => {
+                tracing::debug!(message = %error.message, "firmware transmission error");
+                self.refused = error.refused_line();
+                if self.error_resync.is_none() {
+                    self.error_resync =
+                        Some((Instant::now() + ERROR_RESEND_GRACE, error.expected_line()));
+                }
+                Ok(())
+            }
+            ErrorKind::Harmless => {
+                tracing::info!(message = %error.message, "firmware error (harmless)");
+                self.emit(EngineEvent::Message(format!("Error: {}", error.message)));
+                Ok(())
+            }
+            ErrorKind::Fatal => Err(self.fatal(error.message, false)),
+            ErrorKind::Unknown => {
+                self.emit(EngineEvent::Message(format!("Error: {}", error.message)));
+                match self.config.unknown_errors {
+                    UnknownErrors::Disconnect => Err(self.fatal(error.message, true)),
+                    UnknownErrors::Cancel => {
+                        tracing::warn!(message = %error.message, "firmware error: failing the print");
+                        if let Some(job) = &mut self.job {
+                            job.failure = Some(format!("firmware error: {}", error.message));
+                        }
+                        let _ = self.cancel();
+                        Ok(())
+                    }
+                    UnknownErrors::Ignore => {
+                        tracing::warn!(message = %error.message, "firmware error (ignored as configured)");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the firmware where it stands after a silence with lines in flight.
+    ///
+    /// Firmware that checks line numbers gets a numbered `M105` as the next line, past the
+    /// window's limits (it is short, and the firmware's buffers hold more than the window
+    /// counts). If it has every line in flight, it takes the probe and answers `ok T:…`,
+    /// which acknowledges everything up to the probe, a lost `ok` included; if it lost one, it
+    /// refuses the probe and asks for the lost line. Sending the oldest line again instead
+    /// would not do: Marlin 2.1 drops a repeat of its last line silently.
+    ///
+    /// RepRapFirmware checks no line numbers and drops a bad line silently: it gets the oldest
+    /// line again, then one line at a time until it answers. Klipper ignores line numbers and
+    /// never drops a line: an unnumbered `M105`.
+    fn probe(&mut self, now: Instant) {
+        self.last_progress = now;
+        let Some(oldest) = self.window.oldest() else {
+            return;
+        };
+        if self.ignores_line_numbers {
+            self.write_raw(b"M105\n");
+        } else if self.drops_bad_lines || self.cursor < self.next_number {
+            // Also while resending: the lines from the cursor on are to be sent again anyway.
+            self.window.clear();
+            self.cursor = oldest.number;
+            self.probing = true;
+        } else {
+            self.probe_due = true;
+        }
     }
 
     fn on_action(&mut self, action: Action) {
@@ -753,30 +930,47 @@ impl Session {
             self.learning_until = None;
             self.ok_after_resend = OkAfterResend::No;
         }
-        if !self.window.is_empty() && now.duration_since(self.last_progress) >= self.allowance() {
+        if let Some((until, expected)) = self.error_resync {
+            if now >= until {
+                self.error_resync = None;
+                match expected {
+                    Some(line) => {
+                        tracing::debug!(line, "no resend request after a transmission error: going on from the line it named");
+                        self.on_resend(line, true)?;
+                    }
+                    None if !self.window.is_empty() => {
+                        tracing::debug!(
+                            "no resend request after a transmission error: asking again"
+                        );
+                        self.probe(now);
+                    }
+                    None => {}
+                }
+            }
+        }
+        let allowance = self.allowance();
+        if !self.window.is_empty() && now.duration_since(self.silent_since()) >= allowance {
             self.timeouts += 1;
             let oldest = self.window.oldest().map_or(0, |line| line.number);
-            if self.timeouts > self.config.max_timeouts {
-                return Err(SessionEnd::Timeout(format!(
-                    "no acknowledgement of line {oldest} after {} attempts",
-                    self.config.max_timeouts
-                )));
+            if allowance >= self.config.ack_timeout {
+                self.full_timeouts += 1;
+                if self.full_timeouts > self.config.max_timeouts {
+                    return Err(SessionEnd::Timeout(format!(
+                        "no acknowledgement of line {oldest}: the firmware was asked {} times \
+                         and stayed silent, the last {} times for {:?} each",
+                        self.timeouts - 1,
+                        self.config.max_timeouts,
+                        self.config.ack_timeout
+                    )));
+                }
             }
             tracing::warn!(
                 line = oldest,
                 attempt = self.timeouts,
+                silence = ?allowance,
                 "no answer from the firmware; asking again"
             );
-            self.last_progress = now;
-            if self.ignores_line_numbers {
-                self.write_raw(b"M105\n");
-            } else {
-                // Send the oldest unacknowledged line again, byte for byte: a firmware that
-                // has it refuses the duplicate and asks for the next one; one that lost it
-                // (RRF drops bad lines silently) executes it now.
-                self.window.clear();
-                self.cursor = oldest;
-            }
+            self.probe(now);
         }
         if self.connected {
             // Without autoreport, poll on schedule; with it, only an idle and silent link is
@@ -811,13 +1005,30 @@ impl Session {
         }
     }
 
-    /// The silence allowed while lines are in flight.
+    /// Since when the firmware has owed an answer: its last sign of progress, or the sending
+    /// of the oldest line in flight if that came later (a print starting after an idle hour
+    /// owes nothing for that hour).
+    fn silent_since(&self) -> Instant {
+        match self.window.oldest() {
+            Some(line) => self.last_progress.max(line.sent_at),
+            None => self.last_progress,
+        }
+    }
+
+    /// The silence allowed while lines are in flight. For ordinary lines it starts at
+    /// [`PROBE_LATENCY_FACTOR`] times the slowest recent acknowledgement and doubles with
+    /// every unanswered attempt, up to [`EngineConfig::ack_timeout`].
     fn allowance(&self) -> Duration {
         match (self.window.any_long(), self.busy_protocol) {
             // Firmware with keep-alives says `busy` every 2 s during a long command.
             (true, true) => self.config.ack_timeout.max(BUSY_ALLOWANCE),
             (true, false) => self.config.long_command_timeout,
-            (false, _) => self.config.ack_timeout,
+            (false, _) => {
+                let quick = (self.slow_ack * PROBE_LATENCY_FACTOR).max(MIN_PROBE_ALLOWANCE);
+                quick
+                    .saturating_mul(1 << self.timeouts.min(16))
+                    .min(self.config.ack_timeout)
+            }
         }
     }
 
@@ -830,12 +1041,15 @@ impl Session {
                 Duration::from_secs(1)
             };
         if !self.window.is_empty() {
-            wake = wake.min(self.last_progress + self.allowance());
+            wake = wake.min(self.silent_since() + self.allowance());
         }
         if self.connected && !self.autoreport {
             wake = wake.min(self.next_poll);
         }
         if let Some(until) = self.learning_until {
+            wake = wake.min(until);
+        }
+        if let Some((until, _)) = self.error_resync {
             wake = wake.min(until);
         }
         if let Some(since) = self.write_blocked_since {
@@ -851,7 +1065,29 @@ impl Session {
         if self.learning_until.is_some() {
             return;
         }
+        let now = Instant::now();
+        if std::mem::take(&mut self.probe_due) && self.cursor == self.next_number {
+            let number = self.next_number;
+            self.scratch.clear();
+            write_numbered(&mut self.scratch, number, "M105");
+            self.history
+                .push(number, &self.scratch, Origin::Housekeeping, false);
+            self.window.push(InFlight {
+                number,
+                bytes: self.scratch.len(),
+                long: false,
+                sent_at: now,
+            });
+            self.out.extend_from_slice(&self.scratch);
+            self.probe_lines.push(number);
+            self.next_number += 1;
+            self.cursor = self.next_number;
+        }
         loop {
+            // While asking again, one line at a time until the firmware answers.
+            if self.probing && !self.window.is_empty() {
+                break;
+            }
             if self.cursor < self.next_number {
                 let Some(line) = self.history.get(self.cursor) else {
                     break;
@@ -863,6 +1099,7 @@ impl Session {
                     number: line.number,
                     bytes: line.wire.len(),
                     long: line.long,
+                    sent_at: now,
                 });
                 self.out.extend_from_slice(&line.wire);
                 self.cursor += 1;
@@ -915,6 +1152,7 @@ impl Session {
                 number,
                 bytes: self.scratch.len(),
                 long,
+                sent_at: now,
             });
             self.out.extend_from_slice(&self.scratch);
             self.next_number += 1;
@@ -1047,6 +1285,7 @@ impl Session {
             pending: FileLine::default(),
             has_pending: false,
             eof: false,
+            failure: None,
         });
         Ok(())
     }
@@ -1113,12 +1352,21 @@ impl Session {
             }
             Phase::Cancelling if drained => {
                 let progress = job.tally.snapshot();
+                let failure = job.failure.take();
                 self.job = None;
                 let mut script = self.config.cancel_script.clone();
                 script.extend(["M104 S0".to_string(), "M140 S0".to_string()]);
                 self.queue_user_lines(script);
-                tracing::info!("print cancelled");
-                self.emit(EngineEvent::PrintCancelled(progress));
+                match failure {
+                    Some(reason) => {
+                        tracing::error!(%reason, last_acked_line = progress.last_acked_line, "print failed");
+                        self.emit(EngineEvent::PrintFailed { reason, progress });
+                    }
+                    None => {
+                        tracing::info!("print cancelled");
+                        self.emit(EngineEvent::PrintCancelled(progress));
+                    }
+                }
             }
             Phase::Running if drained && job.eof && !job.has_pending => {
                 let progress = job.tally.snapshot();

@@ -5,6 +5,7 @@
 //! overrun either, whatever the firmware does with them.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 /// Marlin's RX ring is 128 bytes and holds 127; used when ADVANCED_OK reveals send-ahead
 /// support but the config does not state the buffer.
@@ -41,6 +42,9 @@ pub struct InFlight {
     pub bytes: usize,
     /// Whether it may keep the firmware busy for long (see [`super::liveness`]).
     pub long: bool,
+    /// When it was (last) written: an acknowledgement's latency, and how long a line has
+    /// been waiting for one.
+    pub sent_at: Instant,
 }
 
 /// The lines in flight, oldest first.
@@ -101,14 +105,19 @@ impl Window {
         self.lines.is_empty()
     }
 
-    /// Whether a long-running command is in flight.
-    pub fn any_long(&self) -> bool {
-        self.lines.iter().any(|l| l.long)
+    /// Whether line `number` is in flight.
+    pub fn contains(&self, number: u64) -> bool {
+        self.lines.iter().any(|l| l.number == number)
     }
 
     /// How many lines in flight have a number above `number`.
     pub fn count_after(&self, number: u64) -> usize {
         self.lines.iter().filter(|l| l.number > number).count()
+    }
+
+    /// Whether a long-running command is in flight.
+    pub fn any_long(&self) -> bool {
+        self.lines.iter().any(|l| l.long)
     }
 
     /// Forgets every line in flight (the firmware discarded them: a resend request or a reset).
@@ -134,6 +143,7 @@ mod tests {
                 number,
                 bytes: 30,
                 long: false,
+                sent_at: Instant::now(),
             });
         }
         assert!(!window.has_room(1), "4 lines is the slot limit");
@@ -141,6 +151,7 @@ mod tests {
         assert!(!window.has_room(38), "90 + 38 bytes would overrun 127");
         assert!(window.has_room(37));
         assert_eq!(window.count_after(2), 2);
+        assert!(window.contains(4) && !window.contains(1));
         window.clear();
         assert!(window.is_empty());
         assert!(window.has_room(500), "an empty window takes any one line");
@@ -154,6 +165,7 @@ mod tests {
             number: 1,
             bytes: 10,
             long: true,
+            sent_at: Instant::now(),
         });
         assert!(!window.has_room(1));
         assert!(window.any_long());

@@ -65,11 +65,43 @@ pub struct FirmwareError {
     pub message: String,
 }
 
+impl FirmwareError {
+    /// The line the firmware wants next, when the message says: `Last Line: 12` (Marlin,
+    /// Prusa: it has 12, so 13) or `Expected Line 13 got 14` (Repetier, OctoPrint's
+    /// simulator). Lets the engine resynchronise from a transmission error that no `Resend:`
+    /// follows.
+    pub fn expected_line(&self) -> Option<u64> {
+        let lower = self.message.to_ascii_lowercase();
+        // The last mention: Marlin's `Line Number is not Last Line Number+1, Last Line: 7`.
+        if let Some(at) = lower.rfind("last line") {
+            let rest = lower[at + "last line".len()..].trim_start_matches([':', ' ']);
+            return leading_u64(rest).and_then(|last| last.checked_add(1));
+        }
+        let at = lower.find("expected line")?;
+        let rest = lower[at + "expected line".len()..].trim_start_matches([':', ' ']);
+        let rest = rest.strip_prefix('n').unwrap_or(rest);
+        leading_u64(rest)
+    }
+
+    /// The line the firmware says it refused, when the message says: `expected line 97 got
+    /// 98` (OctoPrint's simulator), `Expected Line 1 got 2` (Repetier).
+    pub fn refused_line(&self) -> Option<u64> {
+        let lower = self.message.to_ascii_lowercase();
+        lower.find("expected line")?;
+        let at = lower.rfind("got")?;
+        let rest = lower[at + "got".len()..].trim_start_matches([':', ' ']);
+        leading_u64(rest.strip_prefix('n').unwrap_or(rest))
+    }
+}
+
 /// How serious a firmware error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// A transmission error; a `Resend:` follows (`checksum mismatch`, `Line Number is not Last
-    /// Line Number+1`, `No Checksum with line number`, Repetier `Expected Line`/`Wrong checksum`).
+    /// A transmission error: the message speaks of a line number, a checksum, a format error
+    /// or an expected line (Marlin `checksum mismatch`, `Line Number is not Last Line
+    /// Number+1`, `No Checksum with line number`; Repetier `Expected Line`, `Wrong checksum`;
+    /// OctoPrint's simulator `Missing checksum`, `expected line 97 got 98`). Part of a resend,
+    /// never a reason to stop a print; most firmware sends `Resend:` after it, some do not.
     Resend,
     /// The command failed but the printer is fine (`Unknown command:`, SD card errors,
     /// Klipper command errors such as `Must home axis first`).
@@ -327,22 +359,29 @@ const FATAL: &[&str] = &[
     "stopped due to errors",
 ];
 
-/// Transmission errors: a `Resend:` follows, the engine handles it there.
+/// Transmission errors, by the words they use rather than by exact sentences: firmware
+/// versions and forks word them differently (`checksum mismatch`, `Wrong checksum`, `Missing
+/// checksum`, `Line Number is not Last Line Number+1`, `Expected Line 1 got 2`, `expected line
+/// 97 got 98`), and a host that knows only exact sentences fails prints on routine resends.
+/// OctoPrint classifies them by the same words.
 const RESEND: &[&str] = &[
-    "line number is not last line number+1",
-    "checksum mismatch",
-    "no checksum with line number",
-    "no line number with checksum",
-    "expected line",
-    "wrong checksum",
+    "line number",
+    "linenumber",
+    "checksum",
     "format error",
+    "expected line",
 ];
 
-/// The command failed, the printer is fine.
+/// The command failed, the printer is fine: unknown commands and SD card trouble.
 const HARMLESS: &[&str] = &[
     "unknown command",
-    "volume.init failed",
+    "volume.init",
+    "openroot",
+    "workdir",
     "open failed",
+    "cannot open",
+    "cannot enter",
+    "error writing to file",
     "sd init fail",
     "no sd card",
 ];
@@ -756,6 +795,51 @@ mod tests {
             ("error:Format error", "Format error"),
         ] {
             assert_eq!(parse(line), error(ErrorKind::Resend, message), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn transmission_errors_are_known_by_their_words() {
+        for line in [
+            "Error: Missing checksum",
+            "Error: Checksum mismatch",
+            "Error: expected line 97 got 98",
+            "Error: No Line Number with checksum, Last Line: 109",
+            "Error:Missing linenumber",
+            "Error:Line Number is not Last Line Number+1, Last Line: 41",
+        ] {
+            let Reply::Error(error) = parse(line) else {
+                panic!("{line:?} is no error");
+            };
+            assert_eq!(error.kind, ErrorKind::Resend, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn the_line_a_transmission_error_asks_for() {
+        for (line, expected) in [
+            ("Error:checksum mismatch, Last Line: 41", Some(42)),
+            (
+                "Error: No Line Number with checksum, Last Line: 109",
+                Some(110),
+            ),
+            (
+                "Error:Line Number is not Last Line Number+1, Last Line:7",
+                Some(8),
+            ),
+            ("Error: Expected Line 1 got 2", Some(1)),
+            ("Error: expected line 97 got 98", Some(97)),
+            ("Error: Missing checksum", None),
+            ("Error:Last Line: x", None),
+        ] {
+            let Reply::Error(error) = parse(line) else {
+                panic!("{line:?} is no error");
+            };
+            assert_eq!(error.expected_line(), expected, "{line:?}");
+            let refused = line
+                .contains("got")
+                .then(|| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap());
+            assert_eq!(error.refused_line(), refused, "{line:?}");
         }
     }
 

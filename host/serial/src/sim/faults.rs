@@ -47,6 +47,9 @@ pub enum Fault {
     /// Close the pty master: the host sees EOF/EIO and the link dangles until
     /// [`VirtualPrinter::replug`](super::VirtualPrinter::replug).
     Unplug,
+    /// Execute the line, printing this text as a line of its own before the line's `ok`
+    /// (e.g. `Error:Heater switched off` for an error of no known kind).
+    Say(String),
     /// The next M109/M190 heats for about 5 s of real time, printing temperatures every
     /// second (the life signs a host must accept while heating).
     SlowHeat,

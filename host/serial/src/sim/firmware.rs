@@ -746,6 +746,9 @@ impl Firmware {
         if head.fault == Some(Fault::Wait) {
             say!(self, "wait");
         }
+        if let Some(Fault::Say(text)) = &head.fault {
+            say!(self, "{text}");
+        }
         let code = machine::code(&head.text);
         if code == Some((b'M', 105)) && !self.ok_first {
             let temperatures = self.machine.temperatures(self.now);
