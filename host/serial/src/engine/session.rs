@@ -32,7 +32,7 @@ const RESEND_OK_GRACE: Duration = Duration::from_millis(500);
 /// simulator sends none after `No Line Number with checksum`, RepRapFirmware none at all.
 const ERROR_RESEND_GRACE: Duration = Duration::from_millis(100);
 /// The shortest silence, with ordinary lines in flight, after which the engine asks again.
-const MIN_PROBE_ALLOWANCE: Duration = Duration::from_millis(250);
+const MIN_PROBE_ALLOWANCE: Duration = Duration::from_millis(50);
 /// The silence allowed before asking again is this many times the slowest recent
 /// acknowledgement: a firmware whose planner is full acknowledges as slowly as it moves, and
 /// asking again too early only costs a refused duplicate, asking too late costs the print's
@@ -184,6 +184,9 @@ struct Session {
     /// RepRapFirmware: a bad line is dropped silently and line numbers are not checked, so
     /// only the lost line itself, sent again, recovers it.
     drops_bad_lines: bool,
+    /// An unnumbered `M105` went out to ask RepRapFirmware where it stands; nothing is sent
+    /// until its `ok T:…` answers, and lines still unacknowledged then were dropped.
+    awaiting_probe: bool,
     /// Silences at the full [`EngineConfig::ack_timeout`] in a row; past
     /// [`EngineConfig::max_timeouts`] the printer is declared gone.
     full_timeouts: u32,
@@ -246,6 +249,7 @@ impl Session {
             probe_due: false,
             probe_lines: Vec::new(),
             drops_bad_lines: false,
+            awaiting_probe: false,
             full_timeouts: 0,
             last_rx: now,
             last_progress: now,
@@ -583,6 +587,21 @@ impl Session {
         if let Some(report) = ack.temperatures {
             self.emit(EngineEvent::Temperatures(report));
         }
+        if answers_m105 && self.awaiting_probe {
+            self.awaiting_probe = false;
+            if let Some(oldest) = self.window.oldest() {
+                tracing::debug!(
+                    line = oldest.number,
+                    "the firmware dropped a line: sending it again"
+                );
+                self.window.clear();
+                self.cursor = oldest.number;
+                if let Some(job) = &mut self.job {
+                    job.tally.resends += 1;
+                }
+            }
+            return;
+        }
         // The answer to a probe acknowledges everything up to it, whatever `ok`s were lost,
         // unless an older M105 poll in flight may be the one answering.
         if answers_m105 && ack.line.is_none() {
@@ -737,13 +756,18 @@ impl Session {
             }
         }
         // Firmware that does not drain its input on an error (Prusa MK3, Repetier, OctoPrint's
-        // simulator) may take lines sent before a resend request after all and then refuse our
-        // copies as duplicates: a request caused by a duplicate needs nothing when the line it
-        // asks for is already on its way again, and acting on it would start yet another
-        // round of duplicates.
-        if self.refused.take().is_some_and(|got| got < requested)
-            && (self.window.contains(requested)
-                || (self.cursor <= requested && requested < self.next_number))
+        // simulator) may take lines sent ahead before a resend request after all and then
+        // refuse our copies as duplicates: a request caused by a duplicate needs nothing when
+        // the line it asks for is already on its way again, and acting on it would start yet
+        // another round of duplicates. Only with send-ahead (one line at a time leaves nothing
+        // to duplicate), and only for a refused line close enough to be such a copy: the
+        // number may itself be a corrupted one. Should it be wrong, the next silence asks.
+        let limits = self.window.limits();
+        let copies = 2 * limits.lines as u64 + 1;
+        if self.refused.take().is_some_and(|got| {
+            limits.is_send_ahead() && got < requested && got + copies >= requested
+        }) && (self.window.contains(requested)
+            || (self.cursor <= requested && requested < self.next_number))
         {
             tracing::trace!(
                 line = requested,
@@ -850,17 +874,24 @@ impl Session {
     /// refuses the probe and asks for the lost line. Sending the oldest line again instead
     /// would not do: Marlin 2.1 drops a repeat of its last line silently.
     ///
-    /// RepRapFirmware checks no line numbers and drops a bad line silently: it gets the oldest
-    /// line again, then one line at a time until it answers. Klipper ignores line numbers and
-    /// never drops a line: an unnumbered `M105`.
+    /// RepRapFirmware checks no line numbers and drops a bad line silently: it gets an
+    /// unnumbered `M105` and nothing else until that is answered; since it answers in order,
+    /// a line still unacknowledged then was dropped and is sent again (a lost `ok` looks the
+    /// same, but RRF drops bad lines, and `ok`s are rarely lost). Klipper ignores line numbers
+    /// and never drops a line: an unnumbered `M105`.
     fn probe(&mut self, now: Instant) {
         self.last_progress = now;
         let Some(oldest) = self.window.oldest() else {
             return;
         };
-        if self.ignores_line_numbers {
+        if self.drops_bad_lines && self.poll_line == Some(oldest.number) {
+            // An M105 poll in flight: sending it again is the same question.
+            self.window.clear();
+            self.cursor = oldest.number;
+        } else if self.ignores_line_numbers || self.drops_bad_lines {
             self.write_raw(b"M105\n");
-        } else if self.drops_bad_lines || self.cursor < self.next_number {
+            self.awaiting_probe = self.drops_bad_lines;
+        } else if self.cursor < self.next_number {
             // Also while resending: the lines from the cursor on are to be sent again anyway.
             self.window.clear();
             self.cursor = oldest.number;
@@ -1062,7 +1093,7 @@ impl Session {
 
     /// Fills the window: lines to resend first, then queued commands, then the file.
     fn pump(&mut self) {
-        if self.learning_until.is_some() {
+        if self.learning_until.is_some() || self.awaiting_probe {
             return;
         }
         let now = Instant::now();

@@ -257,6 +257,13 @@ pub fn parse(line: &str) -> Reply {
         "start" => return Reply::Start,
         _ => {}
     }
+    // Halts announced without `Error:` (Smoothieware, RepRapFirmware's M112).
+    if let Some(halt) = HALT_LINES.iter().find(|halt| starts_with_ci(line, halt)) {
+        return Reply::Error(FirmwareError {
+            kind: ErrorKind::Fatal,
+            message: (*halt).to_owned(),
+        });
+    }
     if starts_with_temperature(line) {
         if let Some(report) = temperature::parse(line) {
             return Reply::Temperatures(report);
@@ -357,6 +364,13 @@ const FATAL: &[&str] = &[
     "heating failed",
     "system stopped",
     "stopped due to errors",
+];
+
+/// Lines without an `Error:` prefix that mean the firmware halted.
+const HALT_LINES: &[&str] = &[
+    "Entering Alarm/Halt state",
+    "HALTED, M999 or $X to exit HALT state",
+    "Emergency Stop! Reset the controller to continue.",
 ];
 
 /// Transmission errors, by the words they use rather than by exact sentences: firmware
@@ -841,6 +855,109 @@ mod tests {
                 .then(|| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap());
             assert_eq!(error.refused_line(), refused, "{line:?}");
         }
+    }
+
+    /// Each firmware's answers to a bad checksum, a skipped line, a move and M105, as their
+    /// sources print them (`shared/reference/firmware-dialects.md`).
+    #[test]
+    fn dialect_test_vectors() {
+        let resend = |line: &str, wanted: u64| {
+            assert_eq!(parse(line), Reply::Resend(wanted), "{line:?}");
+        };
+        let transmission = |line: &str, expected: Option<u64>, refused: Option<u64>| {
+            let Reply::Error(error) = parse(line) else {
+                panic!("{line:?} is no error");
+            };
+            assert_eq!(error.kind, ErrorKind::Resend, "{line:?}");
+            assert_eq!(error.expected_line(), expected, "{line:?}");
+            assert_eq!(error.refused_line(), refused, "{line:?}");
+        };
+        let temperatures = |line: &str, tool: f64, bed: f64| {
+            let Reply::Ok(ack) = parse(line) else {
+                panic!("{line:?} is no ok");
+            };
+            let report = ack.temperatures.expect("temperatures");
+            assert_eq!(
+                report.get(&Sensor::Tool(0)).map(|r| r.actual),
+                Some(tool),
+                "{line:?}"
+            );
+            assert_eq!(
+                report.get(&Sensor::Bed).map(|r| r.actual),
+                Some(bed),
+                "{line:?}"
+            );
+        };
+        // Marlin 2.1, Prusa MK3, Buddy.
+        transmission("Error:checksum mismatch, Last Line: 4", Some(5), None);
+        transmission(
+            "Error:Line Number is not Last Line Number+1, Last Line: 4",
+            Some(5),
+            None,
+        );
+        transmission(
+            "Error:No Line Number with checksum, Last Line: 4",
+            Some(5),
+            None,
+        );
+        resend("Resend: 5", 5);
+        temperatures("ok T:21.56 /0.00 B:21.88 /0.00 @:0 B@:0", 21.56, 21.88);
+        temperatures(
+            "ok T:21.5 /0.0 B:22.1 /0.0 T0:21.5 /0.0 @:0 B@:0 P:21.9 A:25.3",
+            21.5,
+            22.1,
+        );
+        temperatures(
+            "ok T:21.50/0.00 B:22.10/0.00 X:25.00/0.00 A:30.00/0.00 @:0 B@:0 HBR@:0",
+            21.5,
+            22.1,
+        );
+        assert_eq!(
+            parse("ok N5 P15 B3"),
+            Reply::Ok(Ack {
+                line: Some(5),
+                planner_free: Some(15),
+                buffer_free: Some(3),
+                temperatures: None,
+            })
+        );
+        // Repetier: an empty line before `Resend:`, `skip` for lines in flight.
+        transmission("Error:expected line 5 got 6", Some(5), Some(6));
+        transmission("Error:Wrong checksum", None, None);
+        assert_eq!(parse(""), info(""));
+        resend("Resend:5", 5);
+        assert_eq!(parse("skip 6"), info("skip 6"));
+        assert_eq!(
+            parse("ok 5"),
+            Reply::Ok(Ack {
+                line: Some(5),
+                ..Ack::default()
+            })
+        );
+        assert_eq!(parse("busy:processing"), Reply::Busy("processing".into()));
+        // RepRapFirmware (Marlin mode).
+        temperatures("ok T:21.5 /0.0 T0:21.5 /0.0 B:22.1 /0.0", 21.5, 22.1);
+        // Smoothieware: the resend request alone; halts without `Error:`.
+        resend("rs N5", 5);
+        temperatures("ok T:21.5 /0.0 @0 B:22.1 /0.0 @0 ", 21.5, 22.1);
+        for halt in [
+            "Entering Alarm/Halt state",
+            "HALTED, M999 or $X to exit HALT state",
+            "Emergency Stop! Reset the controller to continue.",
+        ] {
+            let Reply::Error(error) = parse(halt) else {
+                panic!("{halt:?} is no error");
+            };
+            assert_eq!(error.kind, ErrorKind::Fatal, "{halt:?}");
+        }
+        // Klipper: sorted sensors, bed first.
+        temperatures("ok B:22.1 /0.0 T0:21.5 /0.0", 21.5, 22.1);
+        // Klipper before it is ready: one reading of 0.
+        let Reply::Ok(ack) = parse("ok T:0") else {
+            panic!("not an ok");
+        };
+        let report = ack.temperatures.expect("temperatures");
+        assert_eq!(report.get(&Sensor::Tool(0)).map(|r| r.actual), Some(0.0));
     }
 
     #[test]

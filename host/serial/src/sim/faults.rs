@@ -96,6 +96,18 @@ const RECOVERABLE: [Fault; 8] = [
     Fault::Busy(Duration::ZERO),
     Fault::Wait,
 ];
+/// RepRapFirmware refuses a bad line by dropping it silently, so a lost `ok` looks to a host
+/// exactly like a dropped line; a host that sends the line again executes it twice. Bad lines
+/// are what a noisy link produces (RRF drops them), lost `ok`s are not recoverable there.
+const RECOVERABLE_BY_RESENDING: [Fault; 7] = [
+    Fault::ResendRequest,
+    Fault::ChecksumMismatch,
+    Fault::ResendWithoutOk,
+    Fault::DuplicateOk,
+    Fault::CorruptByte,
+    Fault::Busy(Duration::ZERO),
+    Fault::Wait,
+];
 const RECOVERABLE_WITHOUT_RESENDS: [Fault; 4] = [
     Fault::DropOk,
     Fault::DuplicateOk,
@@ -160,6 +172,7 @@ impl FaultSource {
         }
         let pool: &[Fault] = match flavour {
             Flavour::Klipper => &RECOVERABLE_WITHOUT_RESENDS,
+            Flavour::RepRapFirmware => &RECOVERABLE_BY_RESENDING,
             _ => &RECOVERABLE,
         };
         match pool[rng.usize(..pool.len())].clone() {

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::dialect::{Duplicates, REPETIER_SKIPS_AFTER_RESEND, WAIT_INTERVAL};
 use super::faults::{Fault, FaultSource};
 use super::machine::{self, Machine};
 use super::wire::{RxWire, TxWire};
@@ -168,6 +169,10 @@ pub(super) struct Firmware {
     arrived: Vec<u8>,
     stats: SimStats,
     unplug_requested: bool,
+    /// Since when nothing arrived and nothing ran (for `wait`).
+    idle_since: Instant,
+    /// Repetier: refused lines still to answer with `skip` after a resend request.
+    skips_left: u32,
     segment: Vec<u8>,
     line: Vec<u8>,
 }
@@ -176,7 +181,7 @@ impl Firmware {
     /// A firmware that has just booted (its `start` is waiting to be sent).
     pub(super) fn new(config: SimConfig, uuid: String, now: Instant) -> Firmware {
         let mut firmware = Firmware {
-            ok_first: config.ok_before_output || config.flavour == Flavour::Repetier,
+            ok_first: config.ok_before_output || config.flavour.ok_before_output(),
             slots: config.command_slots.max(1),
             uuid,
             rx_wire: RxWire::new(config.baud),
@@ -198,6 +203,8 @@ impl Firmware {
             arrived: Vec::new(),
             stats: SimStats::default(),
             unplug_requested: false,
+            idle_since: now,
+            skips_left: 0,
             segment: Vec::with_capacity(4096),
             line: Vec::with_capacity(128),
             config,
@@ -223,7 +230,11 @@ impl Firmware {
         self.autoreport = None;
         self.state = State::Running;
         self.unplug_requested = false;
-        self.say(format_args!("start"));
+        self.idle_since = now;
+        self.skips_left = 0;
+        if let Some(banner) = self.config.flavour.boot_banner() {
+            self.say(format_args!("{banner}"));
+        }
     }
 
     /// A new pty: nothing of the old one is delivered, and the firmware reboots.
@@ -322,6 +333,9 @@ impl Firmware {
                 while self.rx_wire.take(at, &mut segment).is_some() {}
             }
             self.arrived.extend_from_slice(&segment);
+            if !segment.is_empty() {
+                self.idle_since = self.now;
+            }
             self.receive(&segment);
             self.segment = segment;
             if line_end.is_some() {
@@ -364,9 +378,21 @@ impl Firmware {
         active
             .into_iter()
             .flatten()
-            .chain([self.autoreport.map(|(_, next)| next)])
+            .chain([self.autoreport.map(|(_, next)| next), self.next_wait()])
             .flatten()
             .min()
+    }
+
+    /// When an idle firmware that says `wait` says it next.
+    fn next_wait(&self) -> Option<Instant> {
+        (self.config.flavour.waits_when_idle() && self.active.is_none() && self.queue.is_empty())
+            .then(|| self.idle_since + WAIT_INTERVAL)
+    }
+
+    /// The M105 report, in this firmware's format.
+    fn temperatures(&self) -> String {
+        let (hotend, bed) = self.machine.temperatures(self.now);
+        self.config.flavour.temperatures(hotend, bed)
     }
 
     /// Bytes that reached the firmware, the last one possibly a line end.
@@ -489,9 +515,11 @@ impl Firmware {
     }
 
     fn accept_numbered(&mut self, line: &[u8]) {
-        let ok_after = self.config.ok_after_resend;
+        let flavour = self.config.flavour;
+        let ok_after = self.config.ok_after_resend && flavour.ok_after_resend();
         let mut parsed = NumberedLine::parse(line);
-        let in_sequence = parsed.m110 || parsed.n == self.last_n.wrapping_add(1);
+        let in_sequence =
+            parsed.m110 || parsed.n == self.last_n.wrapping_add(1) || !flavour.checks_sequence();
         let fault = if in_sequence {
             self.faults.for_line(parsed.n, self.config.flavour)
         } else {
@@ -524,8 +552,8 @@ impl Firmware {
             },
             None => None,
         };
-        if !(parsed.m110 || parsed.n == self.last_n.wrapping_add(1)) {
-            return self.refuse(Refusal::LineNumber(parsed.n), ok_after);
+        if flavour.checks_sequence() && !(parsed.m110 || parsed.n == self.last_n.wrapping_add(1)) {
+            return self.out_of_sequence(parsed.n, ok_after);
         }
         let Some(star) = parsed.star else {
             return self.refuse(Refusal::NoChecksum, ok_after);
@@ -536,6 +564,7 @@ impl Firmware {
             return self.refuse(Refusal::Checksum, ok_after);
         }
         self.last_n = parsed.sets;
+        self.skips_left = 0;
         if parsed.m110 {
             self.faults.renumbered(parsed.sets);
         }
@@ -629,14 +658,34 @@ impl Firmware {
         }
     }
 
-    /// Refuses a numbered line: error, resend request, maybe `ok`, and the RX buffer
-    /// flushed (everything in flight is gone: go-back-N). RepRapFirmware says nothing.
+    /// A numbered line out of sequence: a repeat gets what the flavour gives repeats, the rest
+    /// a refusal.
+    fn out_of_sequence(&mut self, n: u64, ok: bool) {
+        let last = self.last_n;
+        let repeat = n <= last;
+        match self.config.flavour.duplicates() {
+            Duplicates::DropSilently if repeat && last - n <= 1 => return,
+            Duplicates::Skip if (repeat && last - n < 40) || self.skips_left > 0 => {
+                self.skips_left = self.skips_left.saturating_sub(1);
+                say!(self, "skip {n}");
+                say!(self, "ok");
+                return;
+            }
+            _ => {}
+        }
+        self.refuse(Refusal::LineNumber(n), ok);
+    }
+
+    /// Refuses a numbered line: error, resend request, maybe `ok`, in the flavour's words; the
+    /// RX buffer is drained where the flavour does it (everything in flight is then gone:
+    /// go-back-N). RepRapFirmware says nothing.
     fn refuse(&mut self, why: Refusal, ok: bool) {
         let last = self.last_n;
         let expected = last.wrapping_add(1);
-        match self.config.flavour {
+        let flavour = self.config.flavour;
+        match flavour {
             Flavour::RepRapFirmware | Flavour::Klipper => return,
-            Flavour::Marlin => {
+            Flavour::Marlin | Flavour::Prusa | Flavour::PrusaBuddy => {
                 let message = match why {
                     Refusal::LineNumber(_) => "Line Number is not Last Line Number+1",
                     Refusal::Checksum => "checksum mismatch",
@@ -648,18 +697,24 @@ impl Firmware {
             Flavour::Repetier => {
                 match why {
                     Refusal::LineNumber(got) => {
-                        say!(self, "Error: Expected Line {expected} got {got}")
+                        say!(self, "Error:expected line {expected} got {got}")
                     }
-                    Refusal::Checksum => say!(self, "Error: Wrong checksum"),
-                    Refusal::NoChecksum => say!(self, "Error: Missing checksum"),
+                    Refusal::Checksum => say!(self, "Error:Wrong checksum"),
+                    Refusal::NoChecksum => say!(self, "Error:Missing checksum"),
                 }
+                say!(self, "");
                 say!(self, "Resend:{expected}");
+                self.skips_left = REPETIER_SKIPS_AFTER_RESEND;
             }
+            Flavour::Smoothieware => say!(self, "rs N{expected}"),
         }
         if ok {
             say!(self, "ok");
         }
         self.stats.errors_sent += 1;
+        if !flavour.drains_on_error() {
+            return;
+        }
         if self.rx.last().is_some_and(|&b| !is_line_end(b)) {
             self.discard_to_eol = true;
         }
@@ -721,7 +776,7 @@ impl Firmware {
         if let Some(Fault::Busy(busy)) = head.fault {
             done_at = done_at.max(now + busy);
         }
-        let keepalive = matches!(self.config.flavour, Flavour::Marlin | Flavour::Repetier);
+        let keepalive = self.config.flavour.keepalive().is_some();
         self.active = Some(Active {
             done_at,
             next_busy: Some(now + BUSY_INTERVAL).filter(|at| keepalive && *at < done_at),
@@ -733,6 +788,7 @@ impl Firmware {
     /// The queue head is done: its output and `ok`, then its slot is free.
     fn complete_head(&mut self) {
         self.active = None;
+        self.idle_since = self.now;
         let Some(head) = self.queue.pop_front() else {
             return;
         };
@@ -751,7 +807,7 @@ impl Firmware {
         }
         let code = machine::code(&head.text);
         if code == Some((b'M', 105)) && !self.ok_first {
-            let temperatures = self.machine.temperatures(self.now);
+            let temperatures = self.temperatures();
             for _ in 0..oks {
                 say!(self, "ok {temperatures}");
             }
@@ -801,7 +857,7 @@ impl Firmware {
     fn output(&mut self, code: Option<(u8, u32)>, text: &str) {
         match code {
             Some((b'M', 105)) => {
-                let temperatures = self.machine.temperatures(self.now);
+                let temperatures = self.temperatures();
                 say!(self, "{temperatures}");
             }
             Some((b'M', 114)) => {
@@ -819,31 +875,10 @@ impl Firmware {
 
     /// The M115 report.
     fn capabilities(&mut self) {
-        let uuid = self.uuid.clone();
-        match self.config.flavour {
-            Flavour::Klipper => {
-                say!(self, "FIRMWARE_NAME:Klipper FIRMWARE_VERSION:v0.12.0-printfarm-virtual");
-                return;
-            }
-            Flavour::RepRapFirmware => {
-                say!(
-                    self,
-                    "FIRMWARE_NAME: RepRapFirmware for Duet 3 FIRMWARE_VERSION: 3.5.0 \
-                     ELECTRONICS: printfarm virtual FIRMWARE_DATE: 2024-01-01"
-                );
-                return;
-            }
-            Flavour::Repetier => say!(
-                self,
-                "FIRMWARE_NAME:Repetier_1.0.4 FIRMWARE_URL:https://github.com/repetier/Repetier-Firmware/ \
-                 PROTOCOL_VERSION:1.0 MACHINE_TYPE:Virtual EXTRUDER_COUNT:1 REPETIER_PROTOCOL:3"
-            ),
-            Flavour::Marlin => say!(
-                self,
-                "FIRMWARE_NAME:Marlin 2.1.2 (printfarm virtual) \
-                 SOURCE_CODE_URL:github.com/MarlinFirmware/Marlin PROTOCOL_VERSION:1.0 \
-                 MACHINE_TYPE:Virtual EXTRUDER_COUNT:1 UUID:{uuid}"
-            ),
+        let identification = self.config.flavour.identification(&self.uuid);
+        say!(self, "{identification}");
+        if !self.config.flavour.reports_capabilities() {
+            return;
         }
         let autoreport = u8::from(self.config.autoreport_temp);
         let emergency = u8::from(self.config.emergency_parser);
@@ -879,14 +914,16 @@ impl Firmware {
         let now = self.now;
         if let Some(mut active) = self.active {
             if active.next_busy.is_some_and(|at| at <= now) {
-                say!(self, "echo:busy: processing");
+                if let Some(keepalive) = self.config.flavour.keepalive() {
+                    say!(self, "{keepalive}");
+                }
                 active.next_busy = active
                     .next_busy
                     .map(|at| following(at, BUSY_INTERVAL, now))
                     .filter(|at| *at < active.done_at);
             }
             if active.next_temperatures.is_some_and(|at| at <= now) {
-                let temperatures = self.machine.temperatures(now);
+                let temperatures = self.temperatures();
                 say!(self, "{temperatures}");
                 active.next_temperatures = active
                     .next_temperatures
@@ -895,9 +932,13 @@ impl Firmware {
             }
             self.active = Some(active);
         }
+        if self.next_wait().is_some_and(|at| at <= now) {
+            say!(self, "wait");
+            self.idle_since = now;
+        }
         if let Some((interval, next)) = self.autoreport {
             if next <= now {
-                let temperatures = self.machine.temperatures(now);
+                let temperatures = self.temperatures();
                 say!(self, "{temperatures}");
                 self.autoreport = Some((interval, following(next, interval, now)));
             }

@@ -351,14 +351,11 @@ impl Machine {
         planned_at
     }
 
-    /// `T:210.00 /210.00 B:60.00 /60.00 @:0 B@:0`.
-    pub(super) fn temperatures(&self, now: Instant) -> String {
-        format!(
-            "T:{:.2} /{:.2} B:{:.2} /{:.2} @:0 B@:0",
-            self.hotend.temp_at(now, self.speed),
-            self.hotend.target,
-            self.bed.temp_at(now, self.speed),
-            self.bed.target,
+    /// The hotend's and the bed's (actual, target) temperatures.
+    pub(super) fn temperatures(&self, now: Instant) -> ((f64, f64), (f64, f64)) {
+        (
+            (self.hotend.temp_at(now, self.speed), self.hotend.target),
+            (self.bed.temp_at(now, self.speed), self.bed.target),
         )
     }
 

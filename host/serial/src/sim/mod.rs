@@ -14,6 +14,7 @@
 //! scheduled event (a byte-paced line end, a command finishing, a report) is due; replies
 //! produced at one instant go out in one write.
 
+mod dialect;
 mod faults;
 mod firmware;
 mod machine;
@@ -37,19 +38,32 @@ use firmware::Firmware;
 use pty::Pty;
 use wire::WIRE_CAPACITY;
 
-/// Which firmware the virtual printer imitates.
+/// Which firmware the virtual printer imitates, each as its public source behaves (see
+/// `dialect.rs` for what differs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Flavour {
-    /// Marlin 2.1: strict line numbers and checksums, `Error:` + `Resend:` + `ok`,
-    /// ADVANCED_OK, `echo:busy: processing`.
+    /// Marlin 2.1: strict line numbers and checksums, `Error:…, Last Line: n`, then
+    /// `Resend: n+1` and `ok`, the RX buffer drained on an error, a repeated line dropped
+    /// silently, ADVANCED_OK, `echo:busy: processing`.
     #[default]
     Marlin,
-    /// Repetier firmware: `ok <n>`, `ok` before a command's output, `Error: Wrong checksum`,
-    /// `Resend:<n>`.
+    /// Prusa-Firmware for the MK3: Marlin's messages, but the RX buffer is not drained on an
+    /// error (the lines after a refused one are refused one by one) and a repeated line is
+    /// refused like any other out of sequence.
+    Prusa,
+    /// Prusa-Firmware-Buddy (MK4, XL, MINI): a Marlin 2.0 of 2019: RX drained on an error,
+    /// repeated lines refused, M105 without a space before `/`.
+    PrusaBuddy,
+    /// Repetier firmware: `ok <n>`, `ok` before a command's output, `Error:expected line n got
+    /// m` / `Error:Wrong checksum`, an empty line and `Resend:<n>`, `skip <n>` for the lines in
+    /// flight after a resend request, `busy:processing`, `wait` while idle.
     Repetier,
-    /// RepRapFirmware: a line with a bad or missing checksum or a wrong number is dropped
-    /// silently, no error and no `ok`; plain `ok`.
+    /// RepRapFirmware: a line with a bad checksum is dropped silently, no error and no `ok`;
+    /// line numbers are not checked at all; plain `ok`; no keep-alives.
     RepRapFirmware,
+    /// Smoothieware: `rs N<n>` is the whole answer to a bad or out-of-sequence line (no error,
+    /// no `ok`); no keep-alives.
+    Smoothieware,
     /// Klipper: ignores line numbers and checksums, errors as `!! …`, plain `ok`.
     Klipper,
 }
