@@ -58,13 +58,41 @@ impl Default for Limits {
 
 /// One planned move. Speeds are kept squared: the planner's passes are linear in v².
 #[derive(Debug, Clone, Copy)]
-struct Block {
-    length: f64,
-    accel: f64,
-    nominal_v2: f64,
-    max_entry_v2: f64,
+pub(crate) struct Block {
+    pub(crate) length: f64,
+    pub(crate) accel: f64,
+    pub(crate) nominal_v2: f64,
+    pub(crate) max_entry_v2: f64,
     /// Best entry speed found by the backward pass.
-    entry_v2: f64,
+    pub(crate) entry_v2: f64,
+}
+
+impl Block {
+    /// The highest squared speed this block can leave at, entered at `entry_v2`.
+    pub(crate) fn reachable_v2(&self, entry_v2: f64) -> f64 {
+        entry_v2 + 2.0 * self.accel * self.length
+    }
+}
+
+/// What a stream of moves is timed by: the analysis' batch [`Planner`], or a firmware's
+/// bounded planner buffer executed in time ([`crate::motion`]). Both take their blocks from
+/// the same [`Shaper`], so they agree on every speed.
+pub(crate) trait Kinematics {
+    /// The shaper, whose limits the file's commands change.
+    fn shaper(&mut self) -> &mut Shaper;
+    /// A move's block.
+    fn block(&mut self, block: Block);
+    /// A stop for `secs` seconds (dwell, homing): the machine comes to rest first.
+    fn pause(&mut self, secs: f64);
+}
+
+/// Turns moves into planner [`Block`]s: length, acceleration and cruise speed under the
+/// machine limits, and the highest speed the junction with the previous move allows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shaper {
+    /// The limits that apply to moves from now on.
+    pub(crate) limits: Limits,
+    tail: Option<Tail>,
 }
 
 /// The end of the last queued move, for the junction with the next.
@@ -79,12 +107,10 @@ struct Tail {
 /// Accumulates the time of a stream of moves.
 #[derive(Debug)]
 pub(crate) struct Planner {
-    /// The limits that apply to moves pushed from now on.
-    pub limits: Limits,
+    shaper: Shaper,
     queue: Vec<Block>,
     /// Entry speed of `queue[0]`, fixed by the previous batch.
     first_entry_v2: f64,
-    tail: Option<Tail>,
     secs: f64,
     timed: bool,
 }
@@ -92,19 +118,41 @@ pub(crate) struct Planner {
 impl Default for Planner {
     fn default() -> Self {
         Planner {
-            limits: Limits::default(),
+            shaper: Shaper::default(),
             queue: Vec::with_capacity(2 * WINDOW),
             first_entry_v2: 0.0,
-            tail: None,
             secs: 0.0,
             timed: false,
         }
     }
 }
 
-impl Planner {
-    /// A straight move by `delta` (X, Y, Z, E in mm) at `feed` mm/s.
-    pub(crate) fn line(&mut self, delta: [f64; 4], feed: f64) {
+impl Kinematics for Planner {
+    fn shaper(&mut self) -> &mut Shaper {
+        &mut self.shaper
+    }
+
+    fn block(&mut self, block: Block) {
+        self.queue.push(block);
+        self.timed = true;
+        if self.queue.len() >= 2 * WINDOW {
+            self.plan(WINDOW);
+        }
+    }
+
+    fn pause(&mut self, secs: f64) {
+        self.flush();
+        if secs.is_finite() && secs > 0.0 {
+            self.secs += secs;
+            self.timed = true;
+        }
+    }
+}
+
+impl Shaper {
+    /// The block of a straight move by `delta` (X, Y, Z, E in mm) at `feed` mm/s; `None` for
+    /// no move at all.
+    pub(crate) fn line(&mut self, delta: [f64; 4], feed: f64) -> Option<Block> {
         let [dx, dy, dz, de] = delta;
         let xyz = (dx * dx + dy * dy + dz * dz).sqrt();
         let (length, base_accel, dir) = if xyz > EPSILON {
@@ -118,7 +166,7 @@ impl Planner {
             // Extruder-only (retraction): firmware measures these along E and stops around them.
             (de.abs(), self.limits.retract_accel, None)
         } else {
-            return;
+            return None;
         };
         let mut accel = base_accel;
         let mut speed = feed.min(self.limits.max_velocity);
@@ -129,10 +177,10 @@ impl Planner {
                 speed = speed.min(self.limits.max_speed[axis] / ratio);
             }
         }
-        self.push(length, accel, speed, dir, dir);
+        self.block(length, accel, speed, dir, dir)
     }
 
-    /// An arc of `length` mm in the XY plane with the given `radius`, entered along `start_dir`
+    /// The block of an arc of `length` mm in the XY plane with the given `radius`, entered along `start_dir`
     /// and left along `end_dir` (unit vectors), extruding `de`, at `feed` mm/s.
     pub(crate) fn arc(
         &mut self,
@@ -142,9 +190,9 @@ impl Planner {
         end_dir: [f64; 3],
         de: f64,
         feed: f64,
-    ) {
+    ) -> Option<Block> {
         if length <= EPSILON {
-            return;
+            return None;
         }
         let base_accel = if de != 0.0 {
             self.limits.print_accel
@@ -160,34 +208,24 @@ impl Planner {
             .min(self.limits.max_velocity)
             .min(xy_speed)
             .min((accel * radius).sqrt());
-        self.push(length, accel, speed, Some(start_dir), Some(end_dir));
+        self.block(length, accel, speed, Some(start_dir), Some(end_dir))
     }
 
-    /// A stop for `secs` seconds (dwell, homing): the machine comes to rest first.
-    pub(crate) fn pause(&mut self, secs: f64) {
-        self.flush();
-        if secs.is_finite() && secs > 0.0 {
-            self.secs += secs;
-            self.timed = true;
-        }
+    /// The machine comes to rest: the next move starts from a stop.
+    pub(crate) fn stop(&mut self) {
+        self.tail = None;
     }
 
-    /// Total seconds of everything pushed, or `None` when nothing took time.
-    pub(crate) fn finish(mut self) -> Option<f64> {
-        self.flush();
-        self.timed.then_some(self.secs)
-    }
-
-    fn push(
+    fn block(
         &mut self,
         length: f64,
         accel: f64,
         speed: f64,
         start_dir: Option<[f64; 3]>,
         end_dir: Option<[f64; 3]>,
-    ) {
+    ) -> Option<Block> {
         if !(accel > 0.0 && speed > 0.0 && length.is_finite()) {
-            return;
+            return None;
         }
         let nominal_v2 = speed * speed;
         let max_entry_v2 = match (self.tail, start_dir) {
@@ -203,30 +241,34 @@ impl Planner {
             // From rest, or into or out of an extruder-only move.
             _ => 0.0,
         };
-        self.queue.push(Block {
-            length,
-            accel,
-            nominal_v2,
-            max_entry_v2,
-            entry_v2: 0.0,
-        });
         self.tail = end_dir.map(|dir| Tail {
             dir,
             nominal_v2,
             length,
             accel,
         });
-        self.timed = true;
-        if self.queue.len() >= 2 * WINDOW {
-            self.plan(WINDOW);
-        }
+        Some(Block {
+            length,
+            accel,
+            nominal_v2,
+            max_entry_v2,
+            entry_v2: 0.0,
+        })
+    }
+}
+
+impl Planner {
+    /// Total seconds of everything pushed, or `None` when nothing took time.
+    pub(crate) fn finish(mut self) -> Option<f64> {
+        self.flush();
+        self.timed.then_some(self.secs)
     }
 
     /// Plans everything queued to a stop.
     fn flush(&mut self) {
         let n = self.queue.len();
         self.plan(n);
-        self.tail = None;
+        self.shaper.stop();
         self.first_entry_v2 = 0.0;
     }
 
@@ -246,7 +288,7 @@ impl Planner {
         for i in 0..count {
             let block = self.queue[i];
             let exit_limit = self.queue.get(i + 1).map_or(0.0, |b| b.entry_v2);
-            let exit_v2 = exit_limit.min(entry_v2 + 2.0 * block.accel * block.length);
+            let exit_v2 = exit_limit.min(block.reachable_v2(entry_v2));
             self.secs += trapezoid_secs(
                 block.length,
                 block.accel,
@@ -309,6 +351,14 @@ pub(crate) fn trapezoid_secs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Planner {
+        fn line(&mut self, delta: [f64; 4], feed: f64) {
+            if let Some(block) = self.shaper.line(delta, feed) {
+                self.block(block);
+            }
+        }
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
@@ -375,13 +425,13 @@ mod tests {
     #[test]
     fn limits_cap_speed_and_acceleration() {
         let mut p = Planner::default();
-        p.limits.max_speed[2] = 10.0;
+        p.shaper.limits.max_speed[2] = 10.0;
         p.line([0.0, 0.0, 10.0, 0.0], 100.0);
         // 10 mm at 10 mm/s: 0.01 s each to accelerate and stop over 0.05 mm each.
         assert!(close(p.finish().unwrap(), 0.01 + 0.01 + 9.9 / 10.0));
 
         let mut p = Planner::default();
-        p.limits.print_accel = 500.0;
+        p.shaper.limits.print_accel = 500.0;
         p.line([100.0, 0.0, 0.0, 1.0], 100.0);
         // 10 mm and 0.2 s to accelerate at 500 mm/s², the same to stop, 80 mm cruise.
         assert!(close(p.finish().unwrap(), 0.2 + 0.2 + 0.8));

@@ -11,13 +11,15 @@
 //!
 //! Modules, one idea each: `parse` (bytes of one line), `scan` (the streaming pass), `machine`
 //! (positions, modes, filament, bounds), `kinematics` (the time model), `slicer` (comment
-//! metadata), `thumbnail` (embedded images), `sniff` (the upload check), `analysis` (the result).
+//! metadata), `thumbnail` (embedded images), `sniff` (the upload check), `analysis` (the result),
+//! `motion` (the same time model on a clock, for a simulated printer).
 
 #![warn(missing_docs)]
 
 mod analysis;
 mod kinematics;
 mod machine;
+pub mod motion;
 mod parse;
 mod scan;
 mod slicer;

@@ -3,7 +3,7 @@
 //! [`Planner`]) the time the moves take.
 
 use crate::analysis::Bounds;
-use crate::kinematics::Planner;
+use crate::kinematics::{Kinematics, Planner};
 use crate::parse::{key_values, Words};
 
 /// Tools above this index are ignored: a hostile `T4000000000` must not size a vector.
@@ -20,9 +20,10 @@ const Y: usize = 1;
 const Z: usize = 2;
 const E: usize = 3;
 
-/// Machine state and what has been learnt from the moves so far.
+/// Machine state and what has been learnt from the moves so far; `K` times the moves (the
+/// analysis' [`Planner`] by default).
 #[derive(Debug)]
-pub(crate) struct Machine {
+pub(crate) struct Machine<K = Planner> {
     /// Logical position X, Y, Z, E in mm (after G92 offsets, as the file sees it).
     pos: [f64; 4],
     /// G91: X, Y, Z (and E) are relative.
@@ -42,10 +43,10 @@ pub(crate) struct Machine {
     layer_z: f64,
     z_layers: u32,
     /// The time model, fed every move.
-    pub(crate) planner: Planner,
+    pub(crate) planner: K,
 }
 
-impl Default for Machine {
+impl<K: Default> Default for Machine<K> {
     fn default() -> Self {
         Machine {
             pos: [0.0; 4],
@@ -60,12 +61,12 @@ impl Default for Machine {
             printed: false,
             layer_z: f64::NEG_INFINITY,
             z_layers: 0,
-            planner: Planner::default(),
+            planner: K::default(),
         }
     }
 }
 
-impl Machine {
+impl<K: Kinematics> Machine<K> {
     /// Follows one `G`/`M`/`T` command; commands that do not move or configure motion are
     /// ignored.
     pub(crate) fn command(&mut self, letter: u8, code: u32, params: &[u8]) {
@@ -100,7 +101,7 @@ impl Machine {
         if !name.eq_ignore_ascii_case(b"SET_VELOCITY_LIMIT") {
             return;
         }
-        let limits = &mut self.planner.limits;
+        let limits = &mut self.planner.shaper().limits;
         for (key, value) in key_values(params) {
             let Some(v) = value.filter(|v| *v > 0.0) else {
                 continue;
@@ -136,6 +137,19 @@ impl Machine {
             max_y: self.max[Y],
             max_z: self.max[Z],
         })
+    }
+
+    /// The logical position X, Y, Z, E in mm.
+    pub(crate) fn position(&self) -> [f64; 4] {
+        self.pos
+    }
+
+    /// A straight move by `delta` at the current feedrate.
+    fn move_line(&mut self, delta: [f64; 4]) {
+        let feed = self.feed;
+        if let Some(block) = self.planner.shaper().line(delta, feed) {
+            self.planner.block(block);
+        }
     }
 
     /// Distinct increasing Z heights at which something was extruded.
@@ -174,7 +188,7 @@ impl Machine {
             self.include(target);
             self.layer(target[Z]);
         }
-        self.planner.line(delta, self.feed);
+        self.move_line(delta);
         self.pos = target;
     }
 
@@ -211,7 +225,7 @@ impl Machine {
             // up at rather than losing the position.
             let delta = [ex - sx, ey - sy, dz, de];
             self.extrude(de);
-            self.planner.line(delta, self.feed);
+            self.move_line(delta);
             self.pos = target;
             return;
         };
@@ -254,8 +268,14 @@ impl Machine {
             }
             self.layer(target[Z]);
         }
-        self.planner
-            .arc(length, radius, tangent(a0), tangent(a1), de, self.feed);
+        let feed = self.feed;
+        if let Some(block) =
+            self.planner
+                .shaper()
+                .arc(length, radius, tangent(a0), tangent(a1), de, feed)
+        {
+            self.planner.block(block);
+        }
         self.pos = target;
     }
 
@@ -309,19 +329,19 @@ impl Machine {
 
     fn max_accel(&mut self, params: &[u8]) {
         for (axis, v) in axis_values(params) {
-            self.planner.limits.max_accel[axis] = v;
+            self.planner.shaper().limits.max_accel[axis] = v;
         }
     }
 
     fn max_speed(&mut self, params: &[u8]) {
         // M203 is in units per second, unlike F.
         for (axis, v) in axis_values(params) {
-            self.planner.limits.max_speed[axis] = v * self.unit;
+            self.planner.shaper().limits.max_speed[axis] = v * self.unit;
         }
     }
 
     fn accel(&mut self, params: &[u8]) {
-        let limits = &mut self.planner.limits;
+        let limits = &mut self.planner.shaper().limits;
         for (letter, value) in Words::new(params) {
             let Some(v) = value.filter(|v| *v > 0.0) else {
                 continue;

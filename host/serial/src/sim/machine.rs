@@ -1,23 +1,38 @@
 //! The printer the firmware drives: G-code words, heaters, the motion planner, the toolhead.
 //!
-//! Every duration is nominal (what a real printer takes) times the configured speed factor,
-//! in real time; a speed of 0 makes everything instant.
+//! Motion is the G-code analysis' own model on a clock ([`printfarm_gcode::motion::Motion`]):
+//! trapezoidal moves under the file's `M201`/`M203`/`M204`/`M205` limits, junction speeds,
+//! a 16-block planner buffer, homing and dwells, so that a print takes the time the library's
+//! estimate says. Every duration is nominal (what a real printer takes) times the configured
+//! speed factor, in real time; a speed of 0 makes everything instant.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use printfarm_gcode::motion::{Motion, MARLIN_BLOCKS};
 
 /// Room temperature, where heaters start and cool down to.
 const AMBIENT: f64 = 21.0;
-/// Heating and cooling rates in °C per nominal second.
-const HEAT_RATE: f64 = 2.0;
-const COOL_RATE: f64 = 1.0;
-/// Marlin's BLOCK_BUFFER_SIZE 16 keeps one block free: 15 moves can be planned.
-pub(super) const PLANNER_MOVES: usize = 15;
+/// Heating and cooling rates in °C per nominal second: a hotend heats at about 3 °C/s, a bed
+/// at about 1 °C/s; both cool more slowly.
+const HOTEND_RATES: Rates = Rates {
+    heat: 3.0,
+    cool: 1.5,
+};
+const BED_RATES: Rates = Rates {
+    heat: 1.0,
+    cool: 0.3,
+};
 /// How long the slow heat-up of [`Fault::SlowHeat`](super::Fault::SlowHeat) takes.
 const SLOW_HEAT: Duration = Duration::from_secs(5);
-const HOMING: f64 = 2.0;
+/// Bed probing (G29) in nominal seconds; the analysis does not count it.
 const PROBING: f64 = 10.0;
-const DEFAULT_FEEDRATE: f64 = 3000.0;
+
+/// How fast a heater follows its target.
+#[derive(Debug, Clone, Copy)]
+struct Rates {
+    heat: f64,
+    cool: f64,
+}
 
 /// The command word of a G-code line: `G1`, `M105`, …, upper-cased letter and number.
 pub(super) fn code(text: &str) -> Option<(u8, u32)> {
@@ -47,24 +62,6 @@ pub(super) fn param(text: &str, letter: u8) -> Option<f64> {
         .and_then(|word| word[1..].parse().ok())
 }
 
-/// The values of several parameters at once, in `letters` order: one pass over the line for
-/// what a move needs (`X`, `Y`, `Z`, `E`, `F`), instead of one pass per letter. The first
-/// occurrence of a letter counts, as with [`param`].
-fn params<const N: usize>(text: &str, letters: &[u8; N]) -> [Option<f64>; N] {
-    let mut values = [None; N];
-    let mut seen = [false; N];
-    for word in text.split_ascii_whitespace().skip(1) {
-        let first = word.as_bytes()[0].to_ascii_uppercase();
-        if let Some(i) = letters.iter().position(|&l| l == first) {
-            if !seen[i] {
-                seen[i] = true;
-                values[i] = word[1..].parse().ok();
-            }
-        }
-    }
-    values
-}
-
 /// One heater: its temperature follows its target at a fixed rate, computed when asked.
 #[derive(Debug, Clone)]
 struct Heater {
@@ -74,6 +71,7 @@ struct Heater {
     target: f64,
     /// A linear heat-up that overrides the model until its end.
     ramp: Option<Ramp>,
+    rates: Rates,
 }
 
 #[derive(Debug, Clone)]
@@ -85,12 +83,13 @@ struct Ramp {
 }
 
 impl Heater {
-    fn new(now: Instant) -> Heater {
+    fn new(now: Instant, rates: Rates) -> Heater {
         Heater {
             temp: AMBIENT,
             at: now,
             target: 0.0,
             ramp: None,
+            rates,
         }
     }
 
@@ -110,9 +109,9 @@ impl Heater {
         }
         let elapsed = t.saturating_duration_since(since).as_secs_f64() / speed;
         if temp < goal {
-            (temp + HEAT_RATE * elapsed).min(goal)
+            (temp + self.rates.heat * elapsed).min(goal)
         } else {
-            (temp - COOL_RATE * elapsed).max(goal)
+            (temp - self.rates.cool * elapsed).max(goal)
         }
     }
 
@@ -143,7 +142,11 @@ impl Heater {
         if speed <= 0.0 || !(heating || cooling) {
             return now;
         }
-        let rate = if heating { HEAT_RATE } else { COOL_RATE };
+        let rate = if heating {
+            self.rates.heat
+        } else {
+            self.rates.cool
+        };
         now + Duration::from_secs_f64((target.max(AMBIENT) - current).abs() / rate * speed)
     }
 }
@@ -157,17 +160,14 @@ pub(super) struct Timing {
 }
 
 /// Toolhead, heaters and planner.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Machine {
     speed: f64,
     hotend: Heater,
     bed: Heater,
-    /// When each planned move ends, in order.
-    planned: VecDeque<Instant>,
-    position: [f64; 4],
-    absolute: bool,
-    relative_e: bool,
-    feedrate: f64,
+    motion: Motion,
+    /// Time zero of the motion's nominal clock.
+    origin: Instant,
 }
 
 impl Machine {
@@ -178,13 +178,10 @@ impl Machine {
             } else {
                 0.0
             },
-            hotend: Heater::new(now),
-            bed: Heater::new(now),
-            planned: VecDeque::new(),
-            position: [0.0; 4],
-            absolute: true,
-            relative_e: false,
-            feedrate: DEFAULT_FEEDRATE,
+            hotend: Heater::new(now, HOTEND_RATES),
+            bed: Heater::new(now, BED_RATES),
+            motion: Motion::new(MARLIN_BLOCKS),
+            origin: now,
         }
     }
 
@@ -207,17 +204,33 @@ impl Machine {
         }
     }
 
-    /// When every planned move has been made.
-    fn idle_at(&self, now: Instant) -> Instant {
-        self.planned.back().map_or(now, |end| (*end).max(now))
+    /// `now` on the motion's nominal clock.
+    fn nominal(&self, now: Instant) -> f64 {
+        if self.speed <= 0.0 {
+            0.0
+        } else {
+            now.saturating_duration_since(self.origin).as_secs_f64() / self.speed
+        }
     }
 
-    /// Free planner slots at `now` (ADVANCED_OK `P`).
+    /// The instant of a nominal time, never before `now`.
+    fn instant(&self, nominal: f64, now: Instant) -> Instant {
+        (self.origin + self.scaled(nominal)).max(now)
+    }
+
+    /// When every planned move has been made.
+    fn idle_at(&mut self, now: Instant) -> Instant {
+        let idle = self.motion.idle_at(self.nominal(now));
+        self.instant(idle, now)
+    }
+
+    /// Free planner slots at `now` (ADVANCED_OK `P`); Marlin keeps one block free.
     pub(super) fn planner_free(&mut self, now: Instant) -> usize {
-        while self.planned.front().is_some_and(|end| *end <= now) {
-            self.planned.pop_front();
+        if self.speed <= 0.0 {
+            return MARLIN_BLOCKS - 1;
         }
-        PLANNER_MOVES.saturating_sub(self.planned.len())
+        let nominal = self.nominal(now);
+        self.motion.free_blocks(nominal).saturating_sub(1)
     }
 
     /// Applies the effects of a command starting at `now` and says when it is done.
@@ -230,57 +243,11 @@ impl Machine {
         let Some((letter, number)) = code(text) else {
             return at_once;
         };
-        let done_at = match (letter, number) {
-            (b'G', 0..=3) => self.plan_move(now, text),
-            (b'G', 4) => {
-                let secs = param(text, b'P')
-                    .map(|ms| ms / 1000.0)
-                    .or_else(|| param(text, b'S'));
-                self.idle_at(now) + self.scaled(secs.unwrap_or(0.0))
-            }
-            (b'G', 28) => {
-                let done = self.idle_at(now) + self.scaled(HOMING);
-                let axes: Vec<usize> = (0..3).filter(|&i| param_present(text, b"XYZ"[i])).collect();
-                if axes.is_empty() {
-                    self.position[..3].fill(0.0);
-                } else {
-                    axes.into_iter().for_each(|i| self.position[i] = 0.0);
-                }
-                done
-            }
-            (b'G', 29) => self.idle_at(now) + self.scaled(PROBING),
-            (b'G', 90) => {
-                self.absolute = true;
-                self.relative_e = false;
-                now
-            }
-            (b'G', 91) => {
-                self.absolute = false;
-                self.relative_e = true;
-                now
-            }
-            (b'G', 92) => {
-                let mut any = false;
-                for (i, axis) in b"XYZE".iter().enumerate() {
-                    if let Some(value) = param(text, *axis) {
-                        self.position[i] = value;
-                        any = true;
-                    }
-                }
-                if !any {
-                    self.position = [0.0; 4];
-                }
-                now
-            }
-            (b'M', 82) => {
-                self.relative_e = false;
-                now
-            }
-            (b'M', 83) => {
-                self.relative_e = true;
-                now
-            }
-            (b'M', 400) => self.idle_at(now),
+        match (letter, number) {
+            (b'G', 29) => Timing {
+                done_at: self.idle_at(now) + self.scaled(PROBING),
+                heating: false,
+            },
             (b'M', 104) | (b'M', 140) | (b'M', 109) | (b'M', 190) => {
                 let bed = number == 140 || number == 190;
                 let waits = number == 109 || number == 190;
@@ -295,60 +262,21 @@ impl Machine {
                     return at_once;
                 }
                 let slow = std::mem::take(slow_heat);
-                return Timing {
+                Timing {
                     done_at: heater.wait(now, speed, either_way, slow),
                     heating: true,
-                };
+                }
             }
-            _ => now,
-        };
-        Timing {
-            done_at,
-            heating: false,
-        }
-    }
-
-    /// Plans a G0–G3 move; the command is done once the move has a planner slot.
-    fn plan_move(&mut self, now: Instant, text: &str) -> Instant {
-        let [x, y, z, e, f] = params(text, b"XYZEF");
-        if let Some(f) = f {
-            if f > 0.0 {
-                self.feedrate = f;
+            // Moves, dwells, homing, M400, modes, positions and motion limits: the motion
+            // model's business.
+            _ => {
+                let done = self.motion.command(text, self.nominal(now));
+                Timing {
+                    done_at: self.instant(done, now),
+                    heating: false,
+                }
             }
         }
-        let mut delta = [0.0; 4];
-        for (i, value) in [x, y, z, e].into_iter().enumerate() {
-            if let Some(value) = value {
-                let relative = if i == 3 {
-                    self.relative_e
-                } else {
-                    !self.absolute
-                };
-                let target = if relative {
-                    self.position[i] + value
-                } else {
-                    value
-                };
-                delta[i] = target - self.position[i];
-                self.position[i] = target;
-            }
-        }
-        let distance = (delta[0] * delta[0] + delta[1] * delta[1] + delta[2] * delta[2]).sqrt();
-        let distance = if distance > 0.0 {
-            distance
-        } else {
-            delta[3].abs()
-        };
-        let duration = self.scaled(distance / (self.feedrate / 60.0));
-        if duration.is_zero() {
-            return now;
-        }
-        let free = self.planner_free(now);
-        // A full planner: the command waits until the oldest move ends and frees a slot.
-        let planned_at = if free == 0 { self.planned[0] } else { now };
-        let end = self.idle_at(planned_at) + duration;
-        self.planned.push_back(end);
-        planned_at
     }
 
     /// The hotend's and the bed's (actual, target) temperatures.
@@ -361,7 +289,7 @@ impl Machine {
 
     /// The M114 report.
     pub(super) fn position(&self) -> String {
-        let [x, y, z, e] = self.position;
+        let [x, y, z, e] = self.motion.position();
         format!(
             "X:{x:.2} Y:{y:.2} Z:{z:.2} E:{e:.2} Count: A:{} B:{} C:{}",
             (x * 80.0).round() as i64,
@@ -369,11 +297,4 @@ impl Machine {
             (z * 400.0).round() as i64,
         )
     }
-}
-
-/// Whether a word starting with `letter` follows the command word.
-fn param_present(text: &str, letter: u8) -> bool {
-    text.split_ascii_whitespace()
-        .skip(1)
-        .any(|word| word.as_bytes()[0].eq_ignore_ascii_case(&letter))
 }
