@@ -43,6 +43,8 @@ pub(crate) struct Buffer {
     now: f64,
     /// When the command being followed is done.
     done_at: f64,
+    /// Only positions and modes are followed: moves take no time and nothing is planned.
+    untimed: bool,
 }
 
 impl Buffer {
@@ -176,6 +178,9 @@ impl Kinematics for Buffer {
     }
 
     fn block(&mut self, block: Block) {
+        if self.untimed {
+            return;
+        }
         // The command waits for room before its move enters the buffer.
         let room = self.room_at();
         self.advance(room);
@@ -185,6 +190,9 @@ impl Kinematics for Buffer {
     }
 
     fn pause(&mut self, secs: f64) {
+        if self.untimed {
+            return;
+        }
         let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
         let room = self.room_at();
         self.advance(room);
@@ -212,6 +220,14 @@ impl Motion {
         let mut machine = Machine::<Buffer>::default();
         machine.planner = Buffer::new(blocks);
         Motion { machine }
+    }
+
+    /// A machine whose commands all take no time: it follows positions and modes only (a
+    /// simulated printer at infinite speed), at a fraction of the cost.
+    pub fn untimed() -> Motion {
+        let mut motion = Motion::new(MARLIN_BLOCKS);
+        motion.machine.planner.untimed = true;
+        motion
     }
 
     /// Follows one G-code line (without line number or checksum, or with: both are ignored)
@@ -314,6 +330,16 @@ mod tests {
         assert_eq!(&done[..4], &[0.0; 4]);
         assert!(done[4] > 0.0 && done[5] > done[4], "{done:?}");
         assert_eq!(motion.position(), [600.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn untimed_motion_follows_positions_only() {
+        let mut motion = Motion::untimed();
+        for line in ["G91", "G1 X10 E1 F100", "G1 X10 E1", "G4 S60", "G28 Y"] {
+            assert_eq!(motion.command(line, 0.0), 0.0, "{line}");
+        }
+        assert_eq!(motion.position(), [20.0, 0.0, 0.0, 2.0]);
+        assert_eq!(motion.idle_at(0.0), 0.0);
     }
 
     #[test]

@@ -180,7 +180,11 @@ impl Machine {
             },
             hotend: Heater::new(now, HOTEND_RATES),
             bed: Heater::new(now, BED_RATES),
-            motion: Motion::new(MARLIN_BLOCKS),
+            motion: if speed > 0.0 && speed.is_finite() {
+                Motion::new(MARLIN_BLOCKS)
+            } else {
+                Motion::untimed()
+            },
             origin: now,
         }
     }
