@@ -1,0 +1,161 @@
+//! Acknowledgements: which lines an `ok` acknowledges (the oldest in flight, the ones up to
+//! the number ADVANCED_OK or Repetier gives, or everything up to a probe it answers), what its
+//! fields say about the firmware's buffers, and crediting the print with the lines the firmware
+//! has executed.
+
+use std::time::Instant;
+
+use super::resend::OkAfterResend;
+use super::{stated_limits, Session};
+use crate::engine::control::EngineEvent;
+use crate::engine::progress::Origin;
+use crate::protocol::reply::Ack;
+
+impl Session {
+    pub(super) fn note_ack_fields(&mut self, ack: &Ack) {
+        if ack.line.is_some() {
+            self.numbered_oks = true;
+        }
+        if let Some(free) = ack.buffer_free {
+            if free > self.max_free_slots {
+                self.max_free_slots = free;
+                if self.config.send_ahead {
+                    self.window
+                        .set_limits(stated_limits(&self.config, Some(free)));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_ok(&mut self, ack: Ack) {
+        self.note_ack_fields(&ack);
+        let answers_m105 = ack.temperatures.is_some();
+        if let Some(report) = ack.temperatures {
+            self.emit(EngineEvent::Temperatures(report));
+        }
+        if answers_m105 && self.awaiting_probe {
+            self.awaiting_probe = false;
+            if let Some(oldest) = self.window.oldest() {
+                tracing::debug!(
+                    line = oldest.number,
+                    "the firmware dropped a line: sending it again"
+                );
+                self.window.clear();
+                self.cursor = oldest.number;
+                if let Some(job) = &mut self.job {
+                    job.tally.resends += 1;
+                }
+            }
+            return;
+        }
+        // The answer to a probe acknowledges everything up to it, whatever `ok`s were lost,
+        // unless an older M105 poll in flight may be the one answering.
+        if answers_m105 && ack.line.is_none() {
+            if let Some(&probe) = self.probe_lines.first() {
+                if self.poll_line.is_none_or(|poll| poll > probe) {
+                    self.learning_until = None;
+                    while self
+                        .window
+                        .oldest()
+                        .is_some_and(|line| line.number <= probe)
+                    {
+                        self.ack_oldest();
+                    }
+                    return;
+                }
+            }
+        }
+        match ack.line {
+            Some(number) if self.numbered_oks => {
+                // The number says which line is acknowledged: an older one answers a resend
+                // request or repeats an `ok` already counted.
+                self.learning_until = None;
+                while self
+                    .window
+                    .oldest()
+                    .is_some_and(|line| line.number <= number)
+                {
+                    self.ack_oldest();
+                }
+                // Lines waiting to be sent again that the firmware says it has: it took the
+                // ones sent before its resend request after all.
+                if self.window.is_empty() && self.cursor <= number && number < self.next_number {
+                    for skipped in self.cursor..=number {
+                        self.credit(skipped);
+                    }
+                    self.cursor = number + 1;
+                }
+            }
+            // This firmware numbers its `ok`s; one without a number answers a resend request.
+            None if self.numbered_oks => {}
+            _ => {
+                if self.learning_until.take().is_some() {
+                    self.ok_after_resend = OkAfterResend::Yes;
+                    return;
+                }
+                if self.swallow_oks > 0 {
+                    self.swallow_oks -= 1;
+                    return;
+                }
+                // With nothing in flight this is a duplicated `ok`.
+                if !self.window.is_empty() {
+                    self.ack_oldest();
+                }
+            }
+        }
+    }
+
+    pub(super) fn ack_oldest(&mut self) {
+        let Some(line) = self.window.ack_oldest() else {
+            return;
+        };
+        let now = Instant::now();
+        self.last_progress = now;
+        self.timeouts = 0;
+        self.full_timeouts = 0;
+        self.probing = false;
+        if !self.probe_lines.is_empty() {
+            self.probe_lines.retain(|&probe| probe > line.number);
+        }
+        if !line.long {
+            let latency = now.saturating_duration_since(line.sent_at);
+            self.slow_ack = latency.max(self.slow_ack - self.slow_ack / 64);
+        }
+        if self.resend_repeat.0 <= line.number {
+            self.resend_repeat = (0, 0);
+        }
+        if self.stale.is_some_and(|(stale, _)| stale <= line.number) {
+            self.stale = None;
+        }
+        if self.poll_line == Some(line.number) {
+            self.poll_line = None;
+        }
+        if self.identify_line == Some(line.number) {
+            self.identify_line = None;
+            self.on_identified();
+        }
+        self.credit(line.number);
+    }
+
+    /// Counts line `number` as executed in the print's tally, if it came from the file.
+    fn credit(&mut self, number: u64) {
+        let Some(sent) = self.history.get(number) else {
+            return;
+        };
+        if let (
+            Origin::File {
+                file_line,
+                end_offset,
+            },
+            Some(job),
+        ) = (sent.origin, &mut self.job)
+        {
+            // Only forward: a line credited once is never credited again.
+            if end_offset > job.tally.acked_offset {
+                job.tally.acked_offset = end_offset;
+                job.tally.last_acked_line = file_line;
+                job.tally.lines_acked += 1;
+            }
+        }
+    }
+}
