@@ -12,15 +12,15 @@ use printfarm_gcode::motion::{Motion, MARLIN_BLOCKS};
 
 /// Room temperature, where heaters start and cool down to.
 const AMBIENT: f64 = 21.0;
-/// Heating and cooling rates in °C per nominal second: a hotend heats at about 3 °C/s, a bed
-/// at about 1 °C/s; both cool more slowly.
+/// Heating and cooling rates in °C per nominal second: a hotend heats at about 3 °C/s, a small
+/// bed at about 2 °C/s (60 °C from room temperature in 20 s); both cool more slowly.
 const HOTEND_RATES: Rates = Rates {
     heat: 3.0,
     cool: 1.5,
 };
 const BED_RATES: Rates = Rates {
-    heat: 1.0,
-    cool: 0.3,
+    heat: 2.0,
+    cool: 0.5,
 };
 /// How long the slow heat-up of [`Fault::SlowHeat`](super::Fault::SlowHeat) takes.
 const SLOW_HEAT: Duration = Duration::from_secs(5);
