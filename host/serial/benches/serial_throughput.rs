@@ -85,6 +85,15 @@ fn main() {
             .estimated_print_secs
             .expect("an estimate");
         let demand = 2_500.0 / estimate;
+        let alone = farm
+            .block_on(farm_run(dir.path(), &dense, 1, dense_sim))
+            .first()
+            .copied()
+            .unwrap_or(0.0);
+        println!(
+            "1 printer at a dense print's pace: {alone:.0} lines/s ({:.1} % of its demand, {demand:.0} moves/s)",
+            100.0 * alone / demand
+        );
         let cpu = ProcessCpu::now();
         let started = Instant::now();
         let rates = farm.block_on(farm_run(dir.path(), &dense, farm_size, dense_sim));
@@ -240,18 +249,19 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A dense print's moves: 0.4 mm extrusions along a straight line at 100 mm/s (so the planner
-/// keeps them at cruise speed, 4 ms each: 250 moves/s), turning round every 100 mm.
+/// A dense print's moves: 0.36 mm extrusions along a straight line at 100 mm/s (the planner
+/// keeps them at cruise speed, 3.6 ms each), turning round every 90 mm at 3000 mm/s²: about
+/// 250 moves/s in all.
 fn dense_gcode(dir: &Path, name: &str, lines: usize) -> PathBuf {
     let path = dir.join(name);
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
-    writeln!(file, "G90\nM83\nG1 X50 Y50 F6000").expect("write");
+    writeln!(file, "G90\nM83\nM204 S3000\nG1 X50 Y50 F6000").expect("write");
     for i in 0..lines {
         let step = i % 500;
         let x = if step < 250 {
-            50.4 + step as f64 * 0.4
+            50.36 + step as f64 * 0.36
         } else {
-            150.0 - (step - 250) as f64 * 0.4 - 0.4
+            140.0 - (step - 250) as f64 * 0.36 - 0.36
         };
         writeln!(file, "G1 X{x:.2} E0.0133").expect("write");
     }

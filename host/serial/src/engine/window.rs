@@ -82,6 +82,17 @@ impl Window {
             || (self.lines.len() < self.limits.lines && self.bytes + bytes <= self.limits.bytes)
     }
 
+    /// Whether two lines of `bytes` each may be sent now, in a window that holds at least
+    /// three: sending them together halves the writes (and the firmware's wake-ups) while
+    /// one line is always left in flight. An empty window always takes them.
+    pub fn has_room_for_two(&self, bytes: usize) -> bool {
+        let holds_three = self.limits.lines >= 3 && 3 * bytes <= self.limits.bytes;
+        self.lines.is_empty()
+            || !holds_three
+            || (self.lines.len() + 2 <= self.limits.lines
+                && self.bytes + 2 * bytes <= self.limits.bytes)
+    }
+
     /// Records a sent line.
     pub fn push(&mut self, line: InFlight) {
         self.bytes += line.bytes;
@@ -155,6 +166,36 @@ mod tests {
         window.clear();
         assert!(window.is_empty());
         assert!(window.has_room(500), "an empty window takes any one line");
+    }
+
+    #[test]
+    fn two_at_a_time_only_where_three_fit() {
+        let mut window = Window::new(Limits {
+            lines: 4,
+            bytes: 127,
+        });
+        let line = |number| InFlight {
+            number,
+            bytes: 37,
+            long: false,
+            sent_at: Instant::now(),
+        };
+        assert!(window.has_room_for_two(37));
+        window.push(line(1));
+        window.push(line(2));
+        window.push(line(3));
+        window.ack_oldest();
+        assert!(window.has_room(37), "room for one more");
+        assert!(!window.has_room_for_two(37), "but not for two");
+        window.ack_oldest();
+        assert!(window.has_room_for_two(37));
+        // Where three do not fit, two at a time would stall: it never holds back.
+        let mut small = Window::new(Limits {
+            lines: 4,
+            bytes: 100,
+        });
+        small.push(line(1));
+        assert!(small.has_room_for_two(37));
     }
 
     #[test]

@@ -307,15 +307,20 @@ impl Firmware {
 
     /// When something next happens without new input: a byte-paced line end, a command
     /// finishing, a keep-alive or report, a reply reaching the host.
+    ///
+    /// An event inside the firmware (a command ending, a line fully arrived, a report falling
+    /// due) shows only through the replies it makes, which reach the host a USB latency later.
+    /// Waking that much after it handles it at its own instant all the same (events are taken
+    /// in time order, each at its own time) and delivers its replies on time: with a latency,
+    /// the wake-up for a command's end and the one for its `ok` are one.
     pub(super) fn next_wake(&self) -> Option<Instant> {
-        [
-            self.next_timer(),
-            self.rx_wire.next_wake(),
-            self.tx.next_due(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let latency = self.config.latency;
+        let inside = [self.next_timer(), self.rx_wire.next_wake()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at + latency);
+        [inside, self.tx.next_due()].into_iter().flatten().min()
     }
 
     /// Handles, in time order, everything that happens up to `limit`.

@@ -16,6 +16,9 @@ impl Session {
         if ack.line.is_some() {
             self.numbered_oks = true;
         }
+        if let Some(free) = ack.planner_free {
+            self.motion_bound = free == 0;
+        }
         if let Some(free) = ack.buffer_free {
             if free > self.max_free_slots {
                 self.max_free_slots = free;

@@ -108,6 +108,9 @@ struct Session {
     numbered_oks: bool,
     /// The largest free command slot count ADVANCED_OK reported.
     max_free_slots: u32,
+    /// ADVANCED_OK said the planner was full: the firmware is as slow as its motion, and new
+    /// lines go out two at a time (see `Window::has_room_for_two`).
+    motion_bound: bool,
     ok_after_resend: OkAfterResend,
     /// `ok`s still to come that answer resend requests rather than lines.
     swallow_oks: u32,
@@ -191,6 +194,7 @@ impl Session {
             job: None,
             numbered_oks: false,
             max_free_slots: 0,
+            motion_bound: false,
             ok_after_resend: OkAfterResend::Unknown,
             swallow_oks: 0,
             learning_until: None,

@@ -105,7 +105,9 @@ impl Session {
             };
             self.scratch.clear();
             write_numbered(&mut self.scratch, number, command);
-            if !self.window.has_room(self.scratch.len()) {
+            if !self.window.has_room(self.scratch.len())
+                || (self.motion_bound && !self.window.has_room_for_two(self.scratch.len()))
+            {
                 break;
             }
             let long = is_long_running(command);
