@@ -318,6 +318,38 @@ impl Server {
         v
     }
 
+    /// Uploads `text` to the library as `name` through the host API, which must answer 201;
+    /// returns the stored file.
+    pub async fn upload_gcode(&self, name: &str, text: String) -> serde_json::Value {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::text(text).file_name(name.to_string()),
+        );
+        let response = self
+            .client()
+            .post(self.url("/farm/api/files"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "upload of {name}: {body}");
+        body
+    }
+
+    /// Queues one copy of library file `file` on `printer` through the host API, which must
+    /// answer 201; returns the job.
+    pub async fn queue_on(&self, file: &str, printer: &str) -> serde_json::Value {
+        let job =
+            serde_json::json!({"file": file, "copies": 1, "placement": {"printers": [printer]}});
+        let (status, body) = self
+            .call(reqwest::Method::POST, "/farm/api/jobs", Some(job))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
     /// Kills the server with SIGKILL (no shutdown at all) and returns its scratch directory.
     pub fn kill9(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();

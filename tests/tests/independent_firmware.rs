@@ -132,24 +132,9 @@ async fn run(answer: Value) {
         wait_state(&server, case.id, "operational").await;
     }
 
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::text(text).file_name("moves.gcode"),
-    );
-    let response = server
-        .client()
-        .post(server.url("/farm/api/files"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    server.upload_gcode("moves.gcode", text).await;
     for case in &cases {
-        let job = json!({"file": "moves.gcode", "copies": 1, "placement": {"printers": [case.id]}});
-        let (status, body) = server
-            .call(reqwest::Method::POST, "/farm/api/jobs", Some(job))
-            .await;
-        assert_eq!(status, 201, "{body}");
+        server.queue_on("moves.gcode", case.id).await;
     }
 
     let records = wait_for("the three prints to end", 240, async || {

@@ -7,7 +7,7 @@
 //! and without it the moves still in the planner (up to 16) would be left out of the time.
 
 use printfarm_e2e::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Hundreds of 2 mm zig-zags at `M204 S500`: every move stops and starts again, so the time is
 /// almost all acceleration, which a model that ignores it gets wrong by a factor of six.
@@ -64,21 +64,6 @@ fn slicer_like() -> String {
     text
 }
 
-async fn upload(server: &Server, name: &str, text: String) {
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::text(text).file_name(name.to_string()),
-    );
-    let response = server
-        .client()
-        .post(server.url("/farm/api/files"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-}
-
 async fn estimate(server: &Server, name: &str) -> f64 {
     wait_for("the analysis", 30, async || {
         let info = server
@@ -104,8 +89,8 @@ port = "virtual"
 virtual-speed = 1
 "#,
     );
-    upload(&server, "zigzag.gcode", zig_zags()).await;
-    upload(&server, "part.gcode", slicer_like()).await;
+    server.upload_gcode("zigzag.gcode", zig_zags()).await;
+    server.upload_gcode("part.gcode", slicer_like()).await;
     let files = [("zigzag.gcode", "zigzag"), ("part.gcode", "part")];
     let mut estimates = Vec::new();
     for (file, printer) in files {
@@ -113,11 +98,7 @@ virtual-speed = 1
         wait_state(&server, printer, "operational").await;
     }
     for (file, printer) in files {
-        let job = json!({"file": file, "copies": 1, "placement": {"printers": [printer]}});
-        let (status, body) = server
-            .call(reqwest::Method::POST, "/farm/api/jobs", Some(job))
-            .await;
-        assert_eq!(status, 201, "{body}");
+        server.queue_on(file, printer).await;
     }
     let records: Vec<Value> = wait_for("both prints to end", 120, async || {
         let history = server.get_json("/farm/api/history").await;

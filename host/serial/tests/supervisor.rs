@@ -179,10 +179,24 @@ async fn a_hung_firmware_is_declared_gone_after_its_timeouts() {
         engine.max_timeouts = 3;
     })
     .await;
-    rig.print_until_failed(&gcode_file(rig.dir.path(), "part.gcode", 1000))
+    let started = std::time::Instant::now();
+    let progress = rig
+        .print_until_failed(&gcode_file(rig.dir.path(), "part.gcode", 1000))
         .await;
+    let took = started.elapsed();
+    // Up to the last line the firmware acknowledged before it hung (at line 100 of the
+    // stream, which starts with three lines of its own), and no later one.
+    assert!((90..=97).contains(&progress.lines_acked), "{progress:?}");
+    assert!(progress.last_acked_line > 0, "{progress:?}");
     let status = rig.wait_state(PrinterState::Error, WAIT).await;
-    assert!(status.reason.unwrap().contains("stopped answering"));
+    let reason = status.reason.unwrap();
+    assert!(reason.contains("stopped answering"), "{reason}");
+    // Within the documented time: questions after 50, 100 ms, then at the full 200 ms until 3
+    // have gone unanswered and the next silence ends it (0.95 s), plus the print's start.
+    assert!(
+        took < Duration::from_millis(1_800),
+        "gave up after {took:?}"
+    );
 }
 
 #[tokio::test]
