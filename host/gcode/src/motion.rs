@@ -24,10 +24,12 @@ enum Item {
     Pause(f64),
 }
 
-/// The block being executed.
+/// The item being executed.
 #[derive(Debug, Clone, Copy)]
 struct Running {
     ends_at: f64,
+    /// A move (it holds a planner block), not a pause.
+    is_move: bool,
 }
 
 /// A firmware's planner buffer on a clock (seconds, the caller's).
@@ -83,7 +85,10 @@ impl Buffer {
         };
         let (secs, exit_v2) = timing(item, self.exit_v2, self.queued.front());
         self.exit_v2 = exit_v2;
-        self.running = Some(Running { ends_at: at + secs });
+        self.running = Some(Running {
+            ends_at: at + secs,
+            is_move: matches!(item, Item::Move(_)),
+        });
         true
     }
 
@@ -272,8 +277,14 @@ impl Motion {
         buffer.now = buffer.now.max(now);
         let now = buffer.now;
         buffer.advance(now);
-        let held = buffer.queued.len() + usize::from(buffer.running.is_some());
-        buffer.capacity.saturating_sub(held)
+        // A dwell or homing waits for the planner to empty; it holds no block itself.
+        let moves = buffer
+            .queued
+            .iter()
+            .filter(|item| matches!(item, Item::Move(_)))
+            .count();
+        let running = buffer.running.is_some_and(|r| r.is_move);
+        buffer.capacity.saturating_sub(moves + usize::from(running))
     }
 
     /// The logical position X, Y, Z, E in mm (where the last command leaves the machine).

@@ -378,3 +378,23 @@ async fn unknown_error_can_be_ignored() {
     let executed = rig.print(&file, PRINT_TIMEOUT).await;
     assert_executed_exactly(&executed, &file);
 }
+
+/// ADVANCED_OK says how many commands fit, not how many bytes: with an RX buffer half Marlin's
+/// usual 128 bytes (OctoPrint's simulator's default), the lines sent ahead must still go into
+/// free command slots rather than pile up in the buffer and overrun it.
+#[tokio::test]
+async fn advanced_ok_with_a_64_byte_rx_buffer() {
+    let sim = SimConfig {
+        rx_buffer: 64,
+        ..marlin()
+    };
+    let rig = Rig::start(sim, |_| {}).await;
+    let file = gcode_file(rig.dir.path(), "part.gcode", 2_000);
+    let executed = rig.print(&file, PRINT_TIMEOUT).await;
+    assert_executed_exactly(&executed, &file);
+    let stats = rig.sim.stats();
+    assert!(
+        stats.rx_overflows == 0,
+        "the engine overran the buffer: {stats:?}"
+    );
+}

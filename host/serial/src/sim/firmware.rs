@@ -21,6 +21,8 @@ use crate::protocol::line::checksum;
 const BUSY_INTERVAL: Duration = Duration::from_secs(2);
 /// How often M109/M190 report temperatures while they wait.
 const HEATING_REPORT: Duration = Duration::from_secs(1);
+/// Marlin's MAX_CMD_SIZE: the line buffer a command is read into.
+const MAX_CMD_SIZE: usize = 96;
 /// How much of a line the emergency parser looks at (`N<digits> M112`).
 const EMERGENCY_PREFIX: usize = 32;
 
@@ -441,9 +443,14 @@ impl Firmware {
     /// Puts bytes into the RX buffer as far as it has room, counting the rest as overflow;
     /// returns how many it took.
     fn push_rx(&mut self, bytes: &[u8]) -> usize {
-        let taken = self
-            .config
-            .rx_buffer
+        // While a command slot is free, Marlin's loop moves received characters out of the
+        // RX ring into its line buffer as they come: the ring fills only behind full slots.
+        let line_buffer = if self.queue.len() < self.slots {
+            MAX_CMD_SIZE
+        } else {
+            0
+        };
+        let taken = (self.config.rx_buffer + line_buffer)
             .saturating_sub(self.rx.len())
             .min(bytes.len());
         self.rx.extend_from_slice(&bytes[..taken]);

@@ -371,7 +371,9 @@ fn flooding_the_rx_buffer_drops_bytes() {
     }
     let stats = printer.stats();
     assert!(stats.rx_overflows > 0, "{stats:?}");
-    assert_eq!(stats.max_rx_used, 128);
+    // The ring fills to its 128 bytes behind full slots; while a slot is free, a line being
+    // read sits in Marlin's line buffer too.
+    assert!((128..=128 + 96).contains(&stats.max_rx_used), "{stats:?}");
     assert_eq!(stats.max_slots_used, 4);
 }
 
