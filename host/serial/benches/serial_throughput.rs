@@ -459,10 +459,12 @@ fn pty_floor(lines: usize) -> f64 {
     rate
 }
 
-/// The whole process's CPU time, user and system, at one moment.
+/// The whole process's CPU time, user and system, and the machine's stolen time (what the
+/// hypervisor gave other guests), at one moment.
 struct ProcessCpu {
     user: f64,
     system: f64,
+    steal: f64,
 }
 
 impl ProcessCpu {
@@ -473,6 +475,7 @@ impl ProcessCpu {
         ProcessCpu {
             user: secs(usage.user_time()),
             system: secs(usage.system_time()),
+            steal: stolen_secs(),
         }
     }
 
@@ -481,10 +484,22 @@ impl ProcessCpu {
         let now = ProcessCpu::now();
         let (user, system) = (now.user - self.user, now.system - self.system);
         format!(
-            "user {user:.1} s, system {system:.1} s ({:.0} % system)",
-            100.0 * system / (user + system)
+            "user {user:.1} s, system {system:.1} s ({:.0} % system); the machine's CPUs had {:.1} s stolen by the hypervisor",
+            100.0 * system / (user + system),
+            now.steal - self.steal,
         )
     }
+}
+
+/// Seconds of CPU time stolen from this (virtual) machine, all CPUs together (`/proc/stat`'s
+/// eighth `cpu` field, in clock ticks of 1/100 s); 0 where it cannot be read.
+fn stolen_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines()
+        .next()
+        .and_then(|cpu| cpu.split_ascii_whitespace().nth(8))
+        .and_then(|ticks| ticks.parse::<f64>().ok())
+        .map_or(0.0, |ticks| ticks / 100.0)
 }
 
 /// CPU seconds this thread has used.
