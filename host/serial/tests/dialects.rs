@@ -15,12 +15,18 @@ use printfarm_serial::sim::{FaultPlan, Flavour, SimConfig};
 const LINES: usize = 20_000;
 const TIMEOUT: Duration = Duration::from_secs(180);
 
+/// `PRINTFARM_DIALECT_SEED` shifts every test's seed, to soak the engine with other fault
+/// sequences (`for s in $(seq 1 20); do PRINTFARM_DIALECT_SEED=$s cargo test …; done`).
 fn dialect(flavour: Flavour, seed: u64) -> SimConfig {
+    let shift: u64 = std::env::var("PRINTFARM_DIALECT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     SimConfig {
         flavour,
         faults: FaultPlan {
             random_rate: 0.01,
-            seed,
+            seed: seed.wrapping_add(shift.wrapping_mul(1_000)),
             at_line: vec![],
         },
         ..SimConfig::default()
