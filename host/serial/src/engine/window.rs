@@ -83,8 +83,8 @@ impl Window {
     }
 
     /// Whether two lines of `bytes` each may be sent now, in a window that holds at least
-    /// three: sending them together halves the writes (and the firmware's wake-ups) while
-    /// one line is always left in flight. An empty window always takes them.
+    /// three; an empty window always takes them. Asked before every new line while the
+    /// firmware is motion-bound, so in effect it keeps the window one line smaller then.
     pub fn has_room_for_two(&self, bytes: usize) -> bool {
         let holds_three = self.limits.lines >= 3 && 3 * bytes <= self.limits.bytes;
         self.lines.is_empty()

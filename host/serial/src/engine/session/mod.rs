@@ -108,8 +108,8 @@ struct Session {
     numbered_oks: bool,
     /// The largest free command slot count ADVANCED_OK reported.
     max_free_slots: u32,
-    /// ADVANCED_OK said the planner was full: the firmware is as slow as its motion, and new
-    /// lines go out two at a time (see `Window::has_room_for_two`).
+    /// ADVANCED_OK said the planner was full: the firmware is as slow as its motion, and a new
+    /// line goes out only when the window has room for two (`Window::has_room_for_two`).
     motion_bound: bool,
     ok_after_resend: OkAfterResend,
     /// `ok`s still to come that answer resend requests rather than lines.

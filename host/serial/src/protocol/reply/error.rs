@@ -104,6 +104,9 @@ const HARMLESS: &[&str] = &[
     "cannot open",
     "cannot enter",
     "error writing to file",
+    // RepRapFirmware: `Error: M900: Command is not supported`, `Error: Bad command: …`.
+    "command is not supported",
+    "bad command",
     "sd init fail",
     "no sd card",
 ];

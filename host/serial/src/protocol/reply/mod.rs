@@ -283,7 +283,16 @@ mod tests {
             })
         );
         assert_eq!(parse("busy:processing"), Reply::Busy("processing".into()));
-        // RepRapFirmware (Marlin mode).
+        // RepRapFirmware (Marlin mode): an unsupported or bad command is harmless.
+        for line in [
+            "Error: M900: Command is not supported",
+            "Error: Bad command: XYZ",
+        ] {
+            let Reply::Error(error) = parse(line) else {
+                panic!("{line:?} is no error");
+            };
+            assert_eq!(error.kind, ErrorKind::Harmless, "{line:?}");
+        }
         temperatures("ok T:21.5 /0.0 T0:21.5 /0.0 B:22.1 /0.0", 21.5, 22.1);
         // Smoothieware: the resend request alone; halts without `Error:`.
         resend("rs N5", 5);
