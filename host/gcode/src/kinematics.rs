@@ -68,7 +68,8 @@ pub(crate) struct Block {
 }
 
 impl Block {
-    /// The highest squared speed this block can leave at, entered at `entry_v2`.
+    /// The highest squared speed this block can leave at, entered at `entry_v2` (read
+    /// backwards, the highest it can be entered at to leave at `entry_v2`).
     pub(crate) fn reachable_v2(&self, entry_v2: f64) -> f64 {
         entry_v2 + 2.0 * self.accel * self.length
     }
@@ -279,9 +280,7 @@ impl Planner {
     fn plan(&mut self, count: usize) {
         let mut next_entry_v2 = 0.0;
         for block in self.queue.iter_mut().rev() {
-            block.entry_v2 = block
-                .max_entry_v2
-                .min(next_entry_v2 + 2.0 * block.accel * block.length);
+            block.entry_v2 = block.max_entry_v2.min(block.reachable_v2(next_entry_v2));
             next_entry_v2 = block.entry_v2;
         }
         let mut entry_v2 = self.first_entry_v2;

@@ -99,9 +99,7 @@ impl Buffer {
         for item in self.queued.iter_mut().rev() {
             match item {
                 Item::Move(block) => {
-                    block.entry_v2 = block
-                        .max_entry_v2
-                        .min(next_entry_v2 + 2.0 * block.accel * block.length);
+                    block.entry_v2 = block.max_entry_v2.min(block.reachable_v2(next_entry_v2));
                     next_entry_v2 = block.entry_v2;
                 }
                 Item::Pause(_) => next_entry_v2 = 0.0,
@@ -142,6 +140,21 @@ impl Buffer {
             .last()
             .unwrap_or(self.now)
             .max(self.now)
+    }
+
+    /// Moves the clock to `now` (never back) and executes what has ended by then; returns
+    /// the clock.
+    fn catch_up(&mut self, now: f64) -> f64 {
+        self.now = self.now.max(now);
+        let now = self.now;
+        self.advance(now);
+        now
+    }
+
+    /// Waits, as the command bringing the next item does, until the buffer has room for it.
+    fn wait_for_room(&mut self) {
+        let room = self.room_at();
+        self.catch_up(room);
     }
 
     fn push(&mut self, item: Item) {
@@ -186,10 +199,7 @@ impl Kinematics for Buffer {
         if self.untimed {
             return;
         }
-        // The command waits for room before its move enters the buffer.
-        let room = self.room_at();
-        self.advance(room);
-        self.now = self.now.max(room);
+        self.wait_for_room();
         self.push(Item::Move(block));
         self.done_at = self.now;
     }
@@ -199,9 +209,7 @@ impl Kinematics for Buffer {
             return;
         }
         let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
-        let room = self.room_at();
-        self.advance(room);
-        self.now = self.now.max(room);
+        self.wait_for_room();
         self.shaper.stop();
         self.push(Item::Pause(secs));
         self.done_at = self.idle_at();
@@ -241,10 +249,7 @@ impl Motion {
     /// and `M400`, when the motion before has ended (and the dwell or homing with it).
     pub fn command(&mut self, line: &str, now: f64) -> f64 {
         let buffer = &mut self.machine.planner;
-        buffer.now = buffer.now.max(now);
-        let now = buffer.now;
-        buffer.advance(now);
-        buffer.done_at = now;
+        buffer.done_at = buffer.catch_up(now);
         match classify(line.as_bytes()) {
             Line::Command {
                 letter: b'M',
@@ -265,18 +270,14 @@ impl Motion {
     /// When all the motion planned by `now` has ended.
     pub fn idle_at(&mut self, now: f64) -> f64 {
         let buffer = &mut self.machine.planner;
-        buffer.now = buffer.now.max(now);
-        let now = buffer.now;
-        buffer.advance(now);
+        buffer.catch_up(now);
         buffer.idle_at()
     }
 
     /// Free planner blocks at `now` (what Marlin's ADVANCED_OK reports as `P`).
     pub fn free_blocks(&mut self, now: f64) -> usize {
         let buffer = &mut self.machine.planner;
-        buffer.now = buffer.now.max(now);
-        let now = buffer.now;
-        buffer.advance(now);
+        buffer.catch_up(now);
         // A dwell or homing waits for the planner to empty; it holds no block itself.
         let moves = buffer
             .queued
