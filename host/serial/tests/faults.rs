@@ -398,3 +398,47 @@ async fn advanced_ok_with_a_64_byte_rx_buffer() {
         "the engine overran the buffer: {stats:?}"
     );
 }
+
+/// Marlin answers `M105` with `ok T:…`, without the `N… P… B…` of ADVANCED_OK even when every
+/// other `ok` has them (M105 prints its own `ok`). A printer polled for temperatures (no
+/// autoreport) and idle has its poll as the last line in flight: that `ok` must acknowledge
+/// it, or the link is declared silent and dropped.
+#[tokio::test]
+async fn advanced_ok_polled_temperatures_while_idle() {
+    let sim = SimConfig {
+        autoreport_temp: false,
+        ..marlin()
+    };
+    let mut rig = Rig::start(sim, |engine| {
+        engine.temperature_interval = Duration::from_millis(100);
+        engine.max_timeouts = 2;
+    })
+    .await;
+    while rig.events.try_recv().is_ok() {}
+    // ack_timeout is 300 ms and 2 timeouts end the session: 3 s idle is far past that.
+    let mut samples = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(100), rig.events.recv()).await {
+            Ok(Ok(PrinterEvent {
+                kind:
+                    PrinterEventKind::State {
+                        current, reason, ..
+                    },
+                ..
+            })) => panic!("the printer went {current:?} while idle: {reason:?}"),
+            Ok(Ok(PrinterEvent {
+                kind: PrinterEventKind::Temperatures(_),
+                ..
+            })) => samples += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        samples >= 10,
+        "only {samples} temperature polls answered in 3 s"
+    );
+    let file = gcode_file(rig.dir.path(), "part.gcode", LINES);
+    let executed = rig.print(&file, PRINT_TIMEOUT).await;
+    assert_executed_exactly(&executed, &file);
+}

@@ -116,6 +116,11 @@ impl Window {
         self.lines.is_empty()
     }
 
+    /// The lines in flight, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &InFlight> {
+        self.lines.iter()
+    }
+
     /// Whether line `number` is in flight.
     pub fn contains(&self, number: u64) -> bool {
         self.lines.iter().any(|l| l.number == number)

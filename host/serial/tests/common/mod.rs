@@ -2,6 +2,8 @@
 //! a supervised printer driving it.
 #![allow(dead_code)]
 
+pub mod scripted;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -9,6 +9,7 @@ use super::resend::OkAfterResend;
 use super::{stated_limits, Session};
 use crate::engine::control::EngineEvent;
 use crate::engine::progress::Origin;
+use crate::protocol::line::{self, parse_numbered};
 use crate::protocol::reply::Ack;
 
 impl Session {
@@ -36,8 +37,12 @@ impl Session {
         if let Some(report) = ack.temperatures {
             self.emit(EngineEvent::Temperatures(report));
         }
-        if answers_m105 && self.awaiting_probe {
-            self.awaiting_probe = false;
+        // RepRapFirmware's answer to a bare M105 of ours: no line's acknowledgement.
+        if answers_m105 && (self.awaiting_probe || !self.bare_probes.is_empty()) {
+            self.bare_probes.pop_front();
+            if !std::mem::take(&mut self.awaiting_probe) {
+                return;
+            }
             if let Some(oldest) = self.window.oldest() {
                 tracing::debug!(
                     line = oldest.number,
@@ -51,19 +56,23 @@ impl Session {
             }
             return;
         }
+        // Marlin with ADVANCED_OK answers M105 with a bare `ok T:…` (M105 prints its own
+        // `ok`): it acknowledges the oldest M105 in flight and, since the firmware answers in
+        // order, every line before it.
+        if answers_m105 && ack.line.is_none() && self.numbered_oks {
+            if let Some(m105) = self.oldest_m105_in_flight() {
+                self.learning_until = None;
+                self.ack_through(m105);
+            }
+            return;
+        }
         // The answer to a probe acknowledges everything up to it, whatever `ok`s were lost,
         // unless an older M105 poll in flight may be the one answering.
         if answers_m105 && ack.line.is_none() {
             if let Some(&probe) = self.probe_lines.first() {
                 if self.poll_line.is_none_or(|poll| poll > probe) {
                     self.learning_until = None;
-                    while self
-                        .window
-                        .oldest()
-                        .is_some_and(|line| line.number <= probe)
-                    {
-                        self.ack_oldest();
-                    }
+                    self.ack_through(probe);
                     return;
                 }
             }
@@ -73,13 +82,7 @@ impl Session {
                 // The number says which line is acknowledged: an older one answers a resend
                 // request or repeats an `ok` already counted.
                 self.learning_until = None;
-                while self
-                    .window
-                    .oldest()
-                    .is_some_and(|line| line.number <= number)
-                {
-                    self.ack_oldest();
-                }
+                self.ack_through(number);
                 // Lines waiting to be sent again that the firmware says it has: it took the
                 // ones sent before its resend request after all.
                 if self.window.is_empty() && self.cursor <= number && number < self.next_number {
@@ -108,6 +111,32 @@ impl Session {
         }
     }
 
+    /// Acknowledges every line in flight up to `number`.
+    pub(super) fn ack_through(&mut self, number: u64) {
+        while self
+            .window
+            .oldest()
+            .is_some_and(|line| line.number <= number)
+        {
+            self.ack_oldest();
+        }
+    }
+
+    /// The oldest `M105` in flight (a poll, a probe or a user's), by its bytes on the wire.
+    fn oldest_m105_in_flight(&self) -> Option<u64> {
+        self.window.iter().map(|line| line.number).find(|&number| {
+            self.history.get(number).is_some_and(|sent| {
+                let wire = line::text(&sent.wire);
+                parse_numbered(wire.trim_end()).is_ok_and(|(_, command)| {
+                    command
+                        .split_ascii_whitespace()
+                        .next()
+                        .is_some_and(|code| code.eq_ignore_ascii_case("M105"))
+                })
+            })
+        })
+    }
+
     pub(super) fn ack_oldest(&mut self) {
         let Some(line) = self.window.ack_oldest() else {
             return;
@@ -117,6 +146,10 @@ impl Session {
         self.timeouts = 0;
         self.full_timeouts = 0;
         self.probing = false;
+        if self.window.is_empty() {
+            // Nothing left that a question could be about.
+            self.awaiting_probe = false;
+        }
         if !self.probe_lines.is_empty() {
             self.probe_lines.retain(|&probe| probe > line.number);
         }

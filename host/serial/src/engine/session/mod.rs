@@ -35,7 +35,6 @@ use tokio::sync::mpsc;
 use self::print::Job;
 use self::resend::OkAfterResend;
 use self::sending::{Purpose, Queued};
-use self::silence::MIN_PROBE_ALLOWANCE;
 use super::config::EngineConfig;
 use super::control::{Control, EngineEvent, SessionEnd};
 use super::history::History;
@@ -142,8 +141,13 @@ struct Session {
     /// only the lost line itself, sent again, recovers it.
     drops_bad_lines: bool,
     /// An unnumbered `M105` went out to ask RepRapFirmware where it stands; nothing is sent
-    /// until its `ok T:…` answers, and lines still unacknowledged then were dropped.
+    /// until its `ok T:…` answers, and lines still unacknowledged then were dropped. Over as
+    /// soon as nothing is in flight (the answer may never come: the question may be lost).
     awaiting_probe: bool,
+    /// When the unnumbered `M105`s sent to RepRapFirmware and not answered yet went out. Their
+    /// answers are not acknowledgements of lines; one unanswered for
+    /// [`EngineConfig::ack_timeout`] was lost.
+    bare_probes: VecDeque<Instant>,
     /// Silences at the full [`EngineConfig::ack_timeout`] in a row; past
     /// [`EngineConfig::max_timeouts`] the printer is declared gone.
     full_timeouts: u32,
@@ -208,6 +212,7 @@ impl Session {
             probe_lines: Vec::new(),
             drops_bad_lines: false,
             awaiting_probe: false,
+            bare_probes: VecDeque::new(),
             full_timeouts: 0,
             last_rx: now,
             last_progress: now,
@@ -376,21 +381,8 @@ impl Session {
                 self.busy_protocol = true;
                 self.last_progress = Instant::now();
             }
-            // A keep-alive of the link, not progress. Marlin says it only when its queue is
-            // empty and nothing arrives: if an ordinary line has waited for its `ok` a while,
-            // the line or its `ok` was lost, and asking again now beats waiting out a timeout.
-            Reply::Wait => {
-                let now = Instant::now();
-                if !self.window.any_long()
-                    && self
-                        .window
-                        .oldest()
-                        .is_some_and(|line| now.duration_since(line.sent_at) >= MIN_PROBE_ALLOWANCE)
-                {
-                    tracing::debug!("`wait` with a line in flight: asking again");
-                    self.probe(now);
-                }
-            }
+            // A keep-alive of the link, not progress.
+            Reply::Wait => return self.on_wait(Instant::now()),
             Reply::Start => {
                 if self.connected {
                     return Err(SessionEnd::Reset);
@@ -445,6 +437,13 @@ impl Session {
             return Err(SessionEnd::Timeout(
                 "the port accepts no more bytes (the firmware stopped reading)".into(),
             ));
+        }
+        while self
+            .bare_probes
+            .front()
+            .is_some_and(|&sent| now.duration_since(sent) >= self.config.ack_timeout)
+        {
+            self.bare_probes.pop_front();
         }
         self.on_resend_timers(now)?;
         self.on_silence(now)?;

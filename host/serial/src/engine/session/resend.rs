@@ -31,6 +31,8 @@ impl Session {
     /// took the line from a transmission error's words (no `ok` follows those).
     pub(super) fn on_resend(&mut self, requested: u64, inferred: bool) -> Result<(), SessionEnd> {
         self.error_resync = None;
+        // The firmware answered: whatever was asked is now known.
+        self.probing = false;
         // The firmware has every line before the one it asks for.
         while self
             .window

@@ -39,8 +39,11 @@ impl Session {
             return;
         }
         let now = Instant::now();
-        if std::mem::take(&mut self.probe_due) && self.cursor == self.next_number {
+        if std::mem::take(&mut self.probe_due) {
+            // Numbered as the next new line, also in the middle of a resend: the firmware then
+            // refuses it and names the line it wants.
             let number = self.next_number;
+            let resending = self.cursor < number;
             self.scratch.clear();
             write_numbered(&mut self.scratch, number, "M105");
             self.history
@@ -54,7 +57,9 @@ impl Session {
             self.out.extend_from_slice(&self.scratch);
             self.probe_lines.push(number);
             self.next_number += 1;
-            self.cursor = self.next_number;
+            if !resending {
+                self.cursor = self.next_number;
+            }
         }
         loop {
             // While asking again, one line at a time until the firmware answers.
@@ -218,7 +223,8 @@ impl Session {
     pub(super) fn queue_poll(&mut self) {
         self.next_poll = Instant::now() + self.config.temperature_interval;
         let queued = self.commands.iter().any(|c| c.purpose == Purpose::Poll);
-        if self.poll_line.is_none() && !queued {
+        // While a bare M105 of ours is unanswered, an answer could not be told from the poll's.
+        if self.poll_line.is_none() && !queued && self.bare_probes.is_empty() {
             self.commands.push_back(Queued {
                 command: "M105".into(),
                 purpose: Purpose::Poll,
