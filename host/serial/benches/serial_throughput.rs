@@ -35,6 +35,8 @@ struct Run {
     seconds: f64,
     bytes_sent: u64,
     engine_cpu: f64,
+    /// The part of `engine_cpu` spent in the kernel.
+    engine_system: f64,
 }
 
 impl Run {
@@ -159,9 +161,10 @@ fn instant(runtime: &tokio::runtime::Runtime, dir: &Path, file: &Path, count: us
             let run = runtime.block_on(print_once(dir, file, sim, label));
             let engine_cpu = run.engine_cpu / run.lines as f64 * 100_000.0;
             println!(
-                "instant printer, {label:<10} run {i}: {:>8.0} lines/s = {:>5.1} % of the pty floor just before ({floor:>6.0} lines/s)   engine CPU {engine_cpu:.3} s per 100 000 lines   ({} lines, {:.1} bytes/line)",
+                "instant printer, {label:<10} run {i}: {:>8.0} lines/s = {:>5.1} % of the pty floor just before ({floor:>6.0} lines/s)   engine CPU {engine_cpu:.3} s per 100 000 lines ({:.0} % system)   ({} lines, {:.1} bytes/line)",
                 run.lines_per_sec(),
                 100.0 * run.lines_per_sec() / floor,
+                100.0 * run.engine_system / run.engine_cpu,
                 run.lines,
                 run.bytes_per_line(),
             );
@@ -169,6 +172,28 @@ fn instant(runtime: &tokio::runtime::Runtime, dir: &Path, file: &Path, count: us
             rates.push(run.lines_per_sec());
             cpu.push(engine_cpu);
             floors.push(floor);
+        }
+        if !advanced_ok {
+            // The same exchange with the simulator replaced by the floor's own responder: how
+            // much of the gap to the floor is the engine's, how much the simulator's.
+            let mut echo_ratios = Vec::new();
+            let mut echo_cpu = Vec::new();
+            let mut echo_system = Vec::new();
+            for _ in 0..count {
+                let floor = pty_floor(20_000);
+                let run = runtime.block_on(echo_print(dir, file));
+                echo_ratios.push(run.lines_per_sec() / floor);
+                echo_cpu.push(run.engine_cpu / run.lines as f64 * 100_000.0);
+                echo_system.push(run.engine_system / run.engine_cpu);
+            }
+            println!(
+                "instant printer, ping-pong against a bare `ok` responder instead of the simulator: median {:.1} % of the pty floor, range {:.1}–{:.1} %; engine CPU median {:.3} s per 100 000 lines ({:.0} % system)",
+                100.0 * median(&mut echo_ratios),
+                100.0 * echo_ratios[0],
+                100.0 * echo_ratios[echo_ratios.len() - 1],
+                median(&mut echo_cpu),
+                100.0 * median(&mut echo_system),
+            );
         }
         // Sorts `rates`: the range below is its first and last.
         let rate = median(&mut rates);
@@ -345,13 +370,66 @@ async fn print_once(dir: &Path, file: &Path, sim: SimConfig, label: &str) -> Run
         .expect("start");
     let progress = wait_done(&mut events).await;
     let seconds = started.elapsed().as_secs_f64();
-    let engine_cpu = thread_cpu() - cpu_before;
+    let (engine_cpu, engine_system) = thread_cpu().since(&cpu_before);
     Run {
         lines: progress,
         seconds,
         bytes_sent: simulator.stats().bytes_received - before_bytes,
         engine_cpu,
+        engine_system,
     }
+}
+
+/// Prints `file` ping-pong to the floor's responder (one `ok` per line received, nothing
+/// parsed) on a pty linked in `dir`.
+async fn echo_print(dir: &Path, file: &Path) -> Run {
+    use std::io::Read;
+    let pty = raw_pty();
+    let link = dir.join("bench-echo");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(nix::unistd::ttyname(&pty.slave).expect("ttyname"), &link)
+        .expect("symlink");
+    let mut master = std::fs::File::from(pty.master);
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buffer) {
+            let oks = buffer[..n].iter().filter(|&&b| b == b'\n').count();
+            if n == 0 || master.write_all(&b"ok\n".repeat(oks)).is_err() {
+                break;
+            }
+        }
+    });
+    let (sender, mut events) = broadcast::channel(1024);
+    let mut config = engine(&link, 250_000);
+    config.send_ahead = false;
+    let printer = Printer::spawn(
+        PrinterSettings {
+            id: "echo".into(),
+            engine: config,
+            auto_connect: true,
+        },
+        sender,
+    );
+    while printer.status().state != PrinterState::Operational {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cpu_before = thread_cpu();
+    let started = Instant::now();
+    printer
+        .start_print(file.to_path_buf())
+        .await
+        .expect("start");
+    let lines = wait_done(&mut events).await;
+    let (engine_cpu, engine_system) = thread_cpu().since(&cpu_before);
+    let run = Run {
+        lines,
+        seconds: started.elapsed().as_secs_f64(),
+        bytes_sent: 0,
+        engine_cpu,
+        engine_system,
+    };
+    drop(pty.slave);
+    run
 }
 
 /// Waits for the print's end (an event, so that waiting costs no CPU) and returns its lines.
@@ -426,16 +504,7 @@ async fn farm_run(dir: &Path, file: &Path, count: usize, sim: fn() -> SimConfig)
 /// two threads, with no parsing, no async runtime and no simulated firmware.
 fn pty_floor(lines: usize) -> f64 {
     use std::io::{Read, Write as _};
-    use std::os::fd::AsFd;
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let mut termios = nix::sys::termios::tcgetattr(pty.slave.as_fd()).expect("tcgetattr");
-    nix::sys::termios::cfmakeraw(&mut termios);
-    nix::sys::termios::tcsetattr(
-        pty.slave.as_fd(),
-        nix::sys::termios::SetArg::TCSANOW,
-        &termios,
-    )
-    .expect("tcsetattr");
+    let pty = raw_pty();
     let mut master = std::fs::File::from(pty.master);
     let mut slave = std::fs::File::from(pty.slave);
     let firmware = std::thread::spawn(move || {
@@ -457,6 +526,21 @@ fn pty_floor(lines: usize) -> f64 {
     drop(slave);
     let _ = firmware.join();
     rate
+}
+
+/// A pty pair in raw mode.
+fn raw_pty() -> nix::pty::OpenptyResult {
+    use std::os::fd::AsFd;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let mut termios = nix::sys::termios::tcgetattr(pty.slave.as_fd()).expect("tcgetattr");
+    nix::sys::termios::cfmakeraw(&mut termios);
+    nix::sys::termios::tcsetattr(
+        pty.slave.as_fd(),
+        nix::sys::termios::SetArg::TCSANOW,
+        &termios,
+    )
+    .expect("tcsetattr");
+    pty
 }
 
 /// The whole process's CPU time, user and system, and the machine's stolen time (what the
@@ -503,13 +587,26 @@ fn stolen_secs() -> f64 {
 }
 
 /// CPU seconds this thread has used.
-fn thread_cpu() -> f64 {
+fn thread_cpu() -> ThreadCpu {
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)
         .expect("getrusage");
-    let user = usage.user_time();
-    let system = usage.system_time();
-    user.tv_sec() as f64
-        + user.tv_usec() as f64 / 1e6
-        + system.tv_sec() as f64
-        + system.tv_usec() as f64 / 1e6
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    ThreadCpu {
+        user: secs(usage.user_time()),
+        system: secs(usage.system_time()),
+    }
+}
+
+/// This thread's CPU time at one moment.
+struct ThreadCpu {
+    user: f64,
+    system: f64,
+}
+
+impl ThreadCpu {
+    /// CPU seconds since `before`, in all and in the kernel.
+    fn since(&self, before: &ThreadCpu) -> (f64, f64) {
+        let system = self.system - before.system;
+        (self.user - before.user + system, system)
+    }
 }

@@ -30,6 +30,9 @@ enum Fate {
     Lost,
     /// Executed, its `ok` comes this much later.
     LateOk(Duration),
+    /// Arrives corrupted: refused with a checksum error, and the number in the resend
+    /// request that follows is garbled into this one.
+    GarbledResend(u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +94,13 @@ impl Firmware {
         if fate == Fate::Lost {
             return;
         }
+        if let Fate::GarbledResend(garbled) = fate {
+            let last = self.expected - 1;
+            self.reply(&format!("Error:checksum mismatch, Last Line: {last}"));
+            self.reply(&format!("Resend: {garbled}"));
+            self.reply("ok");
+            return;
+        }
         if command.starts_with("M110") {
             self.expected = number.unwrap_or(0) + 1;
             self.reply("ok");
@@ -129,7 +139,7 @@ impl Firmware {
         match fate {
             Fate::LoseOk => {}
             Fate::LateOk(delay) => self.late.push((Instant::now() + delay, ok)),
-            Fate::Normal | Fate::Lost => self.reply(&ok),
+            Fate::Normal | Fate::Lost | Fate::GarbledResend(_) => self.reply(&ok),
         }
     }
 
@@ -274,4 +284,12 @@ async fn several_questions_answered_on_reprapfirmware() {
         &[("G1 X5", 1, Fate::LateOk(Duration::from_millis(600)))],
     )
     .await;
+}
+
+/// A resend request for a line never sent (its number garbled on the way) is no reason to
+/// stop a print: the engine ignores it, and the question after the silence that follows
+/// makes the firmware name the line again.
+#[tokio::test]
+async fn garbled_resend_request_on_marlin() {
+    prints_exactly(Kind::Marlin, 20, &[("G1 X5", 1, Fate::GarbledResend(95))]).await;
 }

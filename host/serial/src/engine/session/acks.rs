@@ -12,6 +12,17 @@ use crate::engine::progress::Origin;
 use crate::protocol::line::{self, parse_numbered};
 use crate::protocol::reply::Ack;
 
+/// What says that a line was taken, which decides whether its latency says how fast the
+/// firmware answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Evidence {
+    /// An `ok` (counted, or numbered up to it).
+    OwnOk,
+    /// The answer to a question after a silence, or a resend request for a later line: the
+    /// line's own `ok` was lost, and its wait says nothing about the firmware's pace.
+    Implied,
+}
+
 impl Session {
     pub(super) fn note_ack_fields(&mut self, ack: &Ack) {
         if ack.line.is_some() {
@@ -62,7 +73,7 @@ impl Session {
         if answers_m105 && ack.line.is_none() && self.numbered_oks {
             if let Some(m105) = self.oldest_m105_in_flight() {
                 self.learning_until = None;
-                self.ack_through(m105);
+                self.ack_through(m105, Evidence::OwnOk);
             }
             return;
         }
@@ -72,7 +83,7 @@ impl Session {
             if let Some(&probe) = self.probe_lines.first() {
                 if self.poll_line.is_none_or(|poll| poll > probe) {
                     self.learning_until = None;
-                    self.ack_through(probe);
+                    self.ack_through(probe, Evidence::Implied);
                     return;
                 }
             }
@@ -82,12 +93,12 @@ impl Session {
                 // The number says which line is acknowledged: an older one answers a resend
                 // request or repeats an `ok` already counted.
                 self.learning_until = None;
-                self.ack_through(number);
+                self.ack_through(number, Evidence::OwnOk);
                 // Lines waiting to be sent again that the firmware says it has: it took the
                 // ones sent before its resend request after all.
                 if self.window.is_empty() && self.cursor <= number && number < self.next_number {
                     for skipped in self.cursor..=number {
-                        self.credit(skipped);
+                        self.settle(skipped);
                     }
                     self.cursor = number + 1;
                 }
@@ -105,20 +116,20 @@ impl Session {
                 }
                 // With nothing in flight this is a duplicated `ok`.
                 if !self.window.is_empty() {
-                    self.ack_oldest();
+                    self.ack_oldest(Evidence::OwnOk);
                 }
             }
         }
     }
 
     /// Acknowledges every line in flight up to `number`.
-    pub(super) fn ack_through(&mut self, number: u64) {
+    pub(super) fn ack_through(&mut self, number: u64, evidence: Evidence) {
         while self
             .window
             .oldest()
             .is_some_and(|line| line.number <= number)
         {
-            self.ack_oldest();
+            self.ack_oldest(evidence);
         }
     }
 
@@ -137,11 +148,15 @@ impl Session {
         })
     }
 
-    pub(super) fn ack_oldest(&mut self) {
+    pub(super) fn ack_oldest(&mut self, evidence: Evidence) {
         let Some(line) = self.window.ack_oldest() else {
             return;
         };
         let now = Instant::now();
+        if !line.long && evidence == Evidence::OwnOk {
+            let latency = now.saturating_duration_since(line.sent_at);
+            self.slow_ack = latency.max(self.slow_ack - self.slow_ack / 64);
+        }
         self.last_progress = now;
         self.timeouts = 0;
         self.full_timeouts = 0;
@@ -150,27 +165,29 @@ impl Session {
             // Nothing left that a question could be about.
             self.awaiting_probe = false;
         }
+        self.settle(line.number);
+    }
+
+    /// Line `number` is known to have been taken by the firmware: what waited for it is over,
+    /// and the print is credited with it.
+    fn settle(&mut self, number: u64) {
         if !self.probe_lines.is_empty() {
-            self.probe_lines.retain(|&probe| probe > line.number);
+            self.probe_lines.retain(|&probe| probe > number);
         }
-        if !line.long {
-            let latency = now.saturating_duration_since(line.sent_at);
-            self.slow_ack = latency.max(self.slow_ack - self.slow_ack / 64);
-        }
-        if self.resend_repeat.0 <= line.number {
+        if self.resend_repeat.0 <= number {
             self.resend_repeat = (0, 0);
         }
-        if self.stale.is_some_and(|(stale, _)| stale <= line.number) {
+        if self.stale.is_some_and(|(stale, _)| stale <= number) {
             self.stale = None;
         }
-        if self.poll_line == Some(line.number) {
+        if self.poll_line == Some(number) {
             self.poll_line = None;
         }
-        if self.identify_line == Some(line.number) {
+        if self.identify_line == Some(number) {
             self.identify_line = None;
             self.on_identified();
         }
-        self.credit(line.number);
+        self.credit(number);
     }
 
     /// Counts line `number` as executed in the print's tally, if it came from the file.

@@ -319,7 +319,14 @@ impl Session {
             }
             match woken {
                 Some(wake) => Poll::Ready(wake),
-                None => Poll::Pending,
+                None => {
+                    if !control_first {
+                        // Off the reply's path: the next file line is read while the firmware
+                        // works on this one, not after its `ok` arrives.
+                        self.fill_pending_file_line();
+                    }
+                    Poll::Pending
+                }
             }
         })
         .await

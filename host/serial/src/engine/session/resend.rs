@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::acks::Evidence;
 use super::Session;
 use crate::engine::control::SessionEnd;
 use crate::protocol::reply::FirmwareError;
@@ -39,7 +40,7 @@ impl Session {
             .oldest()
             .is_some_and(|line| line.number < requested)
         {
-            self.ack_oldest();
+            self.ack_oldest(Evidence::Implied);
         }
         if !self.numbered_oks && !inferred {
             match self.ok_after_resend {
@@ -104,10 +105,14 @@ impl Session {
                 self.window.clear();
                 return Ok(());
             }
-            return Err(SessionEnd::Protocol(format!(
-                "the firmware asks for line {requested}, but the last line sent was {}",
-                self.next_number - 1
-            )));
+            // Never sent: a number garbled on the way, most likely. The next silence asks
+            // again; a firmware that insists hits the repeat limit above.
+            tracing::warn!(
+                line = requested,
+                last_sent = self.next_number - 1,
+                "the firmware asks for a line not sent yet: ignored"
+            );
+            return Ok(());
         }
         if self.history.get(requested).is_none() {
             return Err(SessionEnd::Protocol(format!(

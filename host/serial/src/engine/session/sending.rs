@@ -142,7 +142,7 @@ impl Session {
 
     /// Reads the next file line when the job is feeding and none is pending. False when
     /// there is nothing at all to send.
-    fn fill_pending_file_line(&mut self) -> bool {
+    pub(super) fn fill_pending_file_line(&mut self) -> bool {
         if !self.commands.is_empty() {
             return true;
         }
