@@ -321,7 +321,23 @@ impl Server {
     /// Uploads `text` to the library as `name` through the host API, which must answer 201;
     /// returns the stored file.
     pub async fn upload_gcode(&self, name: &str, text: String) -> serde_json::Value {
-        let form = reqwest::multipart::Form::new().part(
+        self.upload_gcode_at(None, name, text).await
+    }
+
+    /// Uploads G-code `text` as a file named `name` to the library through the host API, at
+    /// `path` when given (the form's `path` field: a file path, or a folder ending in `/`),
+    /// which must answer 201; returns the stored file.
+    pub async fn upload_gcode_at(
+        &self,
+        path: Option<&str>,
+        name: &str,
+        text: String,
+    ) -> serde_json::Value {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(path) = path {
+            form = form.text("path", path.to_string());
+        }
+        let form = form.part(
             "file",
             reqwest::multipart::Part::text(text).file_name(name.to_string()),
         );

@@ -7,23 +7,9 @@ use printfarm_e2e::*;
 use serde_json::{json, Value};
 
 async fn upload(server: &Server, path: &str, body: String) -> Value {
-    let form = reqwest::multipart::Form::new()
-        .text("path", path.to_string())
-        .part(
-            "file",
-            reqwest::multipart::Part::text(body).file_name("upload.gcode"),
-        );
-    let r = server
-        .client()
-        .post(server.url("/farm/api/files"))
-        .multipart(form)
-        .send()
+    server
+        .upload_gcode_at(Some(path), "upload.gcode", body)
         .await
-        .unwrap();
-    let status = r.status();
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(status, 201, "{v}");
-    v
 }
 
 /// Confirms a printer's bed is clear through the host API.
