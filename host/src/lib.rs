@@ -27,10 +27,6 @@ pub mod runtime;
 pub mod server;
 pub use printfarm_core::storage;
 
-/// The version of the WIT contract this host implements (`wit/world.wit`). Plugins state a semver
-/// requirement on it in their manifest's `api` key.
-pub const API_VERSION: &str = "0.1.0";
-
 /// The URL prefix reserved for the host's own routes (its API, health, the dashboard).
 /// No plugin may mount routes below it.
 pub const HOST_PREFIX: &str = "/farm";

@@ -2,7 +2,7 @@
 //!
 //! The SDK for writing printfarm plugins in Rust.
 //!
-//! A plugin is a WebAssembly component that implements the `printfarm:plugin@0.1.0` WIT
+//! A plugin is a WebAssembly component that implements the `printfarm:plugin@0.1.1` WIT
 //! contract. It serves the HTTP routes its `plugin.toml` declares, may accept websockets on
 //! push routes, reacts to core events and timer ticks, and reaches the rest of the farm only
 //! through the host interfaces its operator granted (printers, files, jobs, auth, kv, outbound
@@ -77,7 +77,7 @@ extern crate self as printfarm_sdk;
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/v0.1.1",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
@@ -86,17 +86,17 @@ pub mod bindings {
         generate_all,
         additional_derives: [serde::Serialize, serde::Deserialize],
         additional_type_attributes: {
-            "printfarm:plugin/types@0.1.0/host-error": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/printers@0.1.0/printer-state": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/http-types@0.1.0/body": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/jobs@0.1.0/task-state": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/auth@0.1.0/role": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/push@0.1.0/message": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/log@0.1.0/level": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/events@0.1.0/print-phase": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/events@0.1.0/file-change": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/events@0.1.0/direction": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/events@0.1.0/event": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/types@0.1.1/host-error": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/printers@0.1.1/printer-state": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/http-types@0.1.1/body": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/jobs@0.1.1/task-state": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/auth@0.1.1/role": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/push@0.1.1/message": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/log@0.1.1/level": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/events@0.1.1/print-phase": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/events@0.1.1/file-change": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/events@0.1.1/direction": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/events@0.1.1/event": [#[serde(rename_all = "kebab-case")]],
         },
     });
 }
@@ -106,6 +106,11 @@ pub mod bindings {
 pub mod __rt {
     pub use wit_bindgen;
 }
+
+/// The version of the WIT contract (`wit/v<version>/`) this SDK builds plugins against. A plugin's
+/// manifest asks for it in its `api` key (`api = "^0.1.1"` for a plugin that uses `host-info`,
+/// `"^0.1"` for one that needs nothing newer than 0.1.0).
+pub const API_VERSION: &str = "0.1.1";
 
 mod error;
 mod host;
@@ -117,6 +122,7 @@ mod stdio;
 
 pub use error::{Error, HostError};
 pub use host::config::{config, config_json, plugin_id};
+pub use host::host_info::{host_info, HostInfo};
 pub use host::{auth, events, files, http, jobs, kv, log, printers, push, ws};
 pub use plugin::Plugin;
 pub use request::{FormField, Header, Request, RequestBuilder, Upload};
@@ -165,4 +171,30 @@ macro_rules! export_plugin {
             __printfarm_sdk_adapter with_types_in $crate::bindings
         );
     };
+}
+
+#[cfg(test)]
+mod contract_version_tests {
+    /// The bindings are generated from the folder of [`API_VERSION`](crate::API_VERSION), and
+    /// every type attribute names a type of that version (a stale key would be ignored silently
+    /// and lose its serde renaming).
+    #[test]
+    fn bindings_follow_the_api_version() {
+        let source = include_str!("lib.rs");
+        let generate = &source[source.find("wit_bindgen::generate!").unwrap()..];
+        let generate = &generate[..generate.find("});").unwrap()];
+        assert!(generate.contains(&format!("\"../wit/v{}\"", crate::API_VERSION)));
+        let keys: Vec<&str> = generate
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("\"printfarm:plugin/"))
+            .collect();
+        assert!(keys.len() >= 10, "{keys:?}");
+        for key in keys {
+            let version = key
+                .split('@')
+                .nth(1)
+                .and_then(|rest| rest.split('/').next());
+            assert_eq!(version, Some(crate::API_VERSION), "stale key {key}");
+        }
+    }
 }

@@ -179,6 +179,72 @@ async fn incompatible_api_version_is_refused_before_compiling() {
     assert_eq!(status, 200, "{}", server.log());
 }
 
+/// A component built from the frozen 0.1.0 WIT with wit-bindgen alone (no SDK) loads and serves
+/// on this host, which implements 0.1.1 (0.1.0 plus `host-info`): its routes answer and its host
+/// calls reach the 0.1.1 implementations. A requirement on a contract the host does not serve
+/// names both sides.
+#[tokio::test]
+async fn a_plugin_built_for_contract_0_1_0_keeps_working() {
+    let config = plugin_dir_config(&test_plugins(), "legacy", "grants = [\"kv\"]\n");
+    let server = Server::start(&config);
+    let r = client()
+        .get(server.url("/legacy/hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", server.log());
+    assert_eq!(
+        r.text().await.unwrap(),
+        "built against printfarm:plugin@0.1.0"
+    );
+    let r = client()
+        .put(server.url("/legacy/kv/colour"))
+        .body("teal")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", server.log());
+    let r = client()
+        .get(server.url("/legacy/kv/colour"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "teal");
+    let (status, health) = get_json(&server.url("/farm/health")).await;
+    assert_eq!(status, 200);
+    assert_eq!(health["api"], "0.1.1", "{health}");
+
+    let dir = package_variant(&test_plugins().join("legacy"), "legacy-next", |m| {
+        m.replace("api = \"=0.1.0\"", "api = \"^1.0\"")
+            .replace("mount = \"/legacy\"", "mount = \"/legacy-next\"")
+    });
+    let refusal = Server::refuse(&plugin_dir_config(
+        dir.path(),
+        "legacy-next",
+        "grants = [\"kv\"]\n",
+    ));
+    assert!(
+        refusal.stderr.contains("^1.0")
+            && refusal.stderr.contains("0.1.0 to 0.1.1")
+            && refusal.stderr.contains("legacy-next"),
+        "{}",
+        refusal.stderr
+    );
+}
+
+/// `host-info` (since 0.1.1) tells a plugin which host serves it.
+#[tokio::test]
+async fn host_info_names_the_host() {
+    let server = Server::start(&misbehave_config(""));
+    let (status, info) = get_json(&server.url("/misbehave/host")).await;
+    assert_eq!(status, 200, "{}", server.log());
+    assert_eq!(info["api"], "0.1.1", "{info}");
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"), "{info}");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(info["node"], hostname.trim(), "{info}");
+}
+
 #[tokio::test]
 async fn unknown_manifest_keys_are_refused() {
     let dir = package_variant(&shipped_plugins().join("hello"), "hello-typo", |m| {

@@ -362,19 +362,31 @@ async fn print_once(dir: &Path, file: &Path, sim: SimConfig, label: &str) -> Run
         mut events,
     } = connected(dir, &name, sim).await;
     let before_bytes = simulator.stats().bytes_received;
+    let mut run = measured_print(&printer, &mut events, file).await;
+    run.bytes_sent = simulator.stats().bytes_received - before_bytes;
+    run
+}
+
+/// Prints `file` on a connected `printer` and measures the print: lines, seconds and this
+/// thread's CPU (the engine's, on the bench's one-thread runtime); no bytes counted.
+async fn measured_print(
+    printer: &Printer,
+    events: &mut broadcast::Receiver<PrinterEvent>,
+    file: &Path,
+) -> Run {
     let cpu_before = thread_cpu();
     let started = Instant::now();
     printer
         .start_print(file.to_path_buf())
         .await
         .expect("start");
-    let progress = wait_done(&mut events).await;
+    let lines = wait_done(events).await;
     let seconds = started.elapsed().as_secs_f64();
     let (engine_cpu, engine_system) = thread_cpu().since(&cpu_before);
     Run {
-        lines: progress,
+        lines,
         seconds,
-        bytes_sent: simulator.stats().bytes_received - before_bytes,
+        bytes_sent: 0,
         engine_cpu,
         engine_system,
     }
@@ -413,21 +425,7 @@ async fn echo_print(dir: &Path, file: &Path) -> Run {
     while printer.status().state != PrinterState::Operational {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let cpu_before = thread_cpu();
-    let started = Instant::now();
-    printer
-        .start_print(file.to_path_buf())
-        .await
-        .expect("start");
-    let lines = wait_done(&mut events).await;
-    let (engine_cpu, engine_system) = thread_cpu().since(&cpu_before);
-    let run = Run {
-        lines,
-        seconds: started.elapsed().as_secs_f64(),
-        bytes_sent: 0,
-        engine_cpu,
-        engine_system,
-    };
+    let run = measured_print(&printer, &mut events, file).await;
     drop(pty.slave);
     run
 }

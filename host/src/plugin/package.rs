@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::api;
 use super::manifest::Manifest;
 
 /// Why a package cannot be loaded. Each message names the file and what to do.
@@ -24,16 +25,17 @@ pub enum PackageError {
     Manifest(String),
     /// The plugin needs a contract version this host does not implement.
     #[error(
-        "plugin `{id}` needs API version {required} but this printfarm implements API {host}; \
-         rebuild the plugin against printfarm:plugin@{host} or run a printfarm that implements {required}"
+        "plugin `{id}` needs API version {required}, but this printfarm serves API {oldest} to \
+         {newest}; rebuild the plugin against printfarm:plugin@{newest} (its manifest's `api` then \
+         says \"^{newest}\") or run a printfarm that serves {required}",
+        oldest = api::OLDEST,
+        newest = api::NEWEST
     )]
     IncompatibleApi {
         /// Plugin id.
         id: String,
         /// The manifest's requirement.
         required: semver::VersionReq,
-        /// The host's version.
-        host: semver::Version,
     },
     /// The config schema is missing or not a valid JSON Schema.
     #[error("plugin `{id}`: config schema {path}: {message}")]
@@ -96,12 +98,10 @@ impl Package {
         let manifest = Manifest::parse(&text, &manifest_path.display().to_string())
             .map_err(PackageError::Manifest)?;
 
-        let host: semver::Version = crate::API_VERSION.parse().expect("API_VERSION is semver");
-        if !manifest.api.matches(&host) {
+        if api::served_for(&manifest.api).is_none() {
             return Err(PackageError::IncompatibleApi {
                 id: manifest.id.clone(),
                 required: manifest.api.clone(),
-                host,
             });
         }
 

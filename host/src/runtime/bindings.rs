@@ -1,7 +1,7 @@
-//! Rust bindings for the `printfarm:plugin` world, generated from `wit/` by wasmtime's `bindgen!`.
+//! Rust bindings for the `printfarm:plugin` world, generated from the newest contract version (`wit/v0.1.1`, [`crate::plugin::api::NEWEST`]) by wasmtime's `bindgen!`.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/v0.1.1",
     world: "plugin",
     imports: { default: async },
     exports: { default: async },

@@ -16,6 +16,7 @@ use super::bindings::{Plugin, PluginIndices, WitRequest, WitResponse};
 use super::engine::{CompileSource, PluginEngine};
 use super::state::{CallContext, CallState, PluginContext};
 use crate::events::CoreEvent;
+use crate::plugin::api;
 use crate::plugin::Package;
 
 /// Hooks queued for a plugin before new ones are dropped (events) or wait (socket traffic).
@@ -173,16 +174,26 @@ impl LoadedPlugin {
         let instance_pre: InstancePre<CallState> =
             engine.linker().instantiate_pre(&component).map_err(|e| {
                 anyhow::anyhow!(
-                    "plugin `{}`: its component does not fit the printfarm:plugin@{} world: {e:#}",
+                    "plugin `{}`: its component does not fit the {}@{} world, nor any \
+                     version back to {}: {e:#}",
                     package.manifest.id,
-                    crate::API_VERSION
+                    api::PACKAGE,
+                    api::NEWEST,
+                    api::OLDEST,
                 )
             })?;
         // Type-checks every export of the world against the component, once.
         let indices = PluginIndices::new(&instance_pre).map_err(anyhow::Error::from)?;
-        let handler_interface = format!("printfarm:plugin/http-handler@{}", crate::API_VERSION);
+        // Named with the version the component was built against, which may be older.
+        let handler_interface = component
+            .component_type()
+            .exports(engine.engine())
+            .map(|(name, _)| name)
+            .find(|name| api::is_interface(name, "http-handler"))
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}/http-handler", api::PACKAGE));
         let handle_export = component
-            .get_export_index(None, handler_interface.as_str())
+            .get_export_index(None, &handler_interface)
             .and_then(|iface| component.get_export_index(Some(&iface), "handle"))
             .ok_or_else(|| {
                 anyhow::anyhow!(

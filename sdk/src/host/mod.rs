@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod events;
 pub mod files;
+pub mod host_info;
 pub mod http;
 pub mod jobs;
 pub mod kv;

@@ -105,6 +105,6 @@ pub fn router(state: ApiState) -> Router<ApiState> {
 }
 
 async fn health() -> Response {
-    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "api": crate::API_VERSION }))
+    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "api": crate::plugin::api::NEWEST.to_string() }))
         .into_response()
 }

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod files;
+pub mod host_info;
 pub mod jobs;
 pub mod kv;
 pub mod log;

@@ -69,6 +69,9 @@ impl Plugin for Misbehave {
             .get("/ticks", ticks)
             .get("/events", events)
             .get("/whoami", whoami)
+            .get("/host", |_: &Request| {
+                Ok(Response::ok_json(&printfarm_sdk::host_info()))
+            })
             .post("/ws-connect", ws_connect)
             .get("/socket-log", socket_log)
     }
