@@ -40,6 +40,15 @@ enum Command {
         #[arg(long, env = "PRINTFARM_LISTEN")]
         listen: Option<SocketAddr>,
     },
+    /// Check a config without starting anything: its keys, printers and profiles, the plugin
+    /// packages it enables (manifests, API versions, config schemas, grants, outbound origins)
+    /// and their mounts. Every problem is listed; the exit code is 0 for a config that can start,
+    /// 1 otherwise. Writes nothing, opens no port or database, compiles nothing.
+    Check {
+        /// The config file. Default: ./printfarm.toml if it exists, else the embedded defaults.
+        #[arg(long, env = "PRINTFARM_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Plugin packages.
     Plugin {
         #[command(subcommand)]
@@ -94,10 +103,15 @@ enum PluginCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // A check's output is its verdict; the server's progress log would only bury it.
+    let default_level = match cli.command {
+        Command::Check { .. } => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal: logs written to files stay greppable.
@@ -114,6 +128,7 @@ fn main() -> std::process::ExitCode {
                 data_dir,
                 listen,
             } => serve(config, data_dir, listen).await,
+            Command::Check { config } => check_farm(config.as_deref()),
             Command::Plugin {
                 command: PluginCommand::Check { dir, config },
             } => check(&dir, config.as_deref()).await,
@@ -155,13 +170,64 @@ fn main() -> std::process::ExitCode {
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<FarmConfig> {
-    match path {
-        Some(p) => Ok(FarmConfig::load(p)?),
-        None if Path::new("printfarm.toml").is_file() => {
-            Ok(FarmConfig::load(Path::new("printfarm.toml"))?)
-        }
-        None => Ok(FarmConfig::embedded_defaults()),
+    let (config, problems) = load_config_all(path)?;
+    match printfarm::config::ConfigError::from_problems(&config_name(path), problems) {
+        Some(error) => Err(error.into()),
+        None => Ok(config),
     }
+}
+
+/// The config (`--config`, else ./printfarm.toml, else the embedded defaults) with every problem
+/// found in it; an error only when it cannot be read as a config at all.
+fn load_config_all(path: Option<&Path>) -> anyhow::Result<(FarmConfig, Vec<String>)> {
+    match path {
+        Some(p) => Ok(FarmConfig::load_all(p)?),
+        None if Path::new("printfarm.toml").is_file() => {
+            Ok(FarmConfig::load_all(Path::new("printfarm.toml"))?)
+        }
+        None => Ok((FarmConfig::embedded_defaults(), Vec::new())),
+    }
+}
+
+/// How problems of the config at `path` name it.
+fn config_name(path: Option<&Path>) -> String {
+    match path {
+        Some(p) => p.display().to_string(),
+        None if Path::new("printfarm.toml").is_file() => "printfarm.toml".into(),
+        None => "<embedded defaults>".into(),
+    }
+}
+
+/// Checks a config with every plugin it enables: the plan, without starting it.
+fn check_farm(path: Option<&Path>) -> anyhow::Result<()> {
+    let name = config_name(path);
+    let (config, problems) = load_config_all(path)?;
+    let problems = problems
+        .into_iter()
+        .map(|problem| format!("{name}: {problem}"))
+        .collect();
+    let plan = printfarm::server::Plan::build(config, problems)?;
+    println!("{name} can start:");
+    println!("  {} printers", plan.config.printers.len());
+    for plugin in &plan.plugins {
+        let m = &plugin.package.manifest;
+        let granted: Vec<String> = plugin.granted.iter().map(|c| c.to_string()).collect();
+        println!(
+            "  plugin {} {} (API {}), granted: {}",
+            m.id,
+            m.version,
+            m.api,
+            if granted.is_empty() {
+                "nothing".to_string()
+            } else {
+                granted.join(", ")
+            }
+        );
+    }
+    for listener in &plan.listeners {
+        println!("  listens on {} ({})", listener.addr, listener.label);
+    }
+    Ok(())
 }
 
 async fn serve(
@@ -169,14 +235,20 @@ async fn serve(
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
-    let mut config = load_config(config.as_deref())?;
+    let name = config_name(config.as_deref());
+    let (mut config, problems) = load_config_all(config.as_deref())?;
     if let Some(d) = data_dir {
         config.data_dir = Some(d);
     }
     if let Some(l) = listen {
         config.listen = l;
     }
-    let prepared = printfarm::server::prepare(config).await?;
+    let problems = problems
+        .into_iter()
+        .map(|problem| format!("{name}: {problem}"))
+        .collect();
+    let plan = printfarm::server::Plan::build(config, problems)?;
+    let prepared = printfarm::server::start(plan).await?;
     printfarm::server::serve(prepared).await
 }
 

@@ -432,3 +432,104 @@ async fn mistakes_are_reported_with_what_to_do() {
     );
     assert!(err.contains("404") && err.contains("--server"), "{err}");
 }
+
+/// `printfarm check` reports every problem of a config at once (a bad grant, a plugin config
+/// value its schema refuses, a printer profile nobody described) and exits 1, having touched
+/// nothing: no byte reached the serial port of a printer that is fine, no database was created,
+/// the staging area still holds what it held. The same config without its problems checks
+/// clean (exit 0) and names what would start.
+#[tokio::test]
+async fn check_reports_every_problem_and_touches_nothing() {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let dir = tempfile::tempdir().unwrap();
+    // A real pty for printer `ok`: had anything opened it, the engine's `M110 N0` would be
+    // waiting on the master side.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut termios = nix::sys::termios::tcgetattr(pty.slave.as_fd()).unwrap();
+    nix::sys::termios::cfmakeraw(&mut termios);
+    nix::sys::termios::tcsetattr(
+        pty.slave.as_fd(),
+        nix::sys::termios::SetArg::TCSANOW,
+        &termios,
+    )
+    .unwrap();
+    let link = dir.path().join("ttyOK");
+    std::os::unix::fs::symlink(nix::unistd::ttyname(&pty.slave).unwrap(), &link).unwrap();
+    let staging = dir.path().join("data").join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("partial.upload"), b"half an upload").unwrap();
+    let good = format!(
+        "data-dir = \"data\"\nplugin-dirs = [\"{}\"]\n\n\
+         [profiles.mk4]\nvolume = [250, 210, 220]\n\n\
+         [[printers]]\nid = \"ok\"\nport = \"{}\"\nprofile = \"mk4\"\n\n\
+         [plugins.hello]\ngrants = [\"kv\"]\n\n\
+         [plugins.misbehave]\ngrants = [\"kv\", \"printers.read\", \"outbound-http\", \"outbound-ws\"]\n\
+         [plugins.misbehave.config]\nlabel = \"ok\"\nretries = 3\n",
+        test_plugins().display(),
+        link.display()
+    );
+    let bad = good
+        .replace("grants = [\"kv\"]", "grants = [\"kvv\"]")
+        .replace("retries = 3", "retries = 11")
+        .replace(
+            "profile = \"mk4\"\n\n[plugins.hello]",
+            "profile = \"mk4\"\n\n[[printers]]\nid = \"typo\"\nport = \"virtual\"\nprofile = \"mk5\"\n\n[plugins.hello]",
+        );
+    assert_ne!(bad, good);
+    let config = dir.path().join("printfarm.toml");
+    std::fs::write(&config, &bad).unwrap();
+    let config_arg = config.display().to_string();
+
+    let out = cli(&["check", "--config", &config_arg], &[]).await;
+    let err = failed(&out);
+    assert!(
+        err.contains("plugins.hello.grants") && err.contains("kvv"),
+        "{err}"
+    );
+    assert!(
+        err.contains("misbehave") && err.contains("/retries"),
+        "{err}"
+    );
+    assert!(
+        err.contains("printers[1].profile") && err.contains("mk5"),
+        "{err}"
+    );
+
+    let mut master = std::fs::File::from(pty.master);
+    let flags = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    nix::fcntl::fcntl(
+        &master,
+        nix::fcntl::FcntlArg::F_SETFL(
+            nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK,
+        ),
+    )
+    .unwrap();
+    let mut buffer = [0u8; 64];
+    let read = master.read(&mut buffer);
+    assert!(
+        read.as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "the check wrote to a printer's port: {read:?} {:?}",
+        &buffer[..*read.as_ref().unwrap_or(&0)]
+    );
+    assert!(
+        !dir.path().join("data").join("printfarm.db").exists(),
+        "the check created the database"
+    );
+    assert_eq!(
+        std::fs::read(staging.join("partial.upload")).unwrap(),
+        b"half an upload",
+        "the check emptied the staging area"
+    );
+
+    std::fs::write(&config, &good).unwrap();
+    let verdict = ok(&cli(&["check", "--config", &config_arg], &[]).await);
+    assert!(
+        verdict.contains("can start")
+            && verdict.contains("plugin hello")
+            && verdict.contains("plugin misbehave"),
+        "{verdict}"
+    );
+    assert!(!dir.path().join("data").join("printfarm.db").exists());
+}

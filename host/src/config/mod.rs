@@ -170,9 +170,11 @@ pub struct PluginSettings {
     /// on the main listener's address, for clients that cannot use a path.
     #[serde(default)]
     pub first_port: Option<u16>,
-    /// Capabilities granted. Default: everything a shipped plugin declares; nothing for third-party ones.
+    /// Capabilities granted, by name (checked with the rest of the config, so that a typo is
+    /// reported with every other problem). Default: everything a shipped plugin declares; nothing
+    /// for third-party ones.
     #[serde(default)]
-    pub grants: Option<Vec<Capability>>,
+    pub grants: Option<Vec<String>>,
     /// Outbound origins granted. Default: the manifest's `outbound-hosts` when an outbound
     /// capability is granted.
     #[serde(default)]
@@ -183,6 +185,14 @@ pub struct PluginSettings {
 }
 
 impl PluginSettings {
+    /// The capabilities granted, when the config says (names it does not know are left out:
+    /// [`FarmConfig::parse`] refuses them).
+    pub fn granted(&self) -> Option<Vec<Capability>> {
+        self.grants
+            .as_ref()
+            .map(|names| names.iter().filter_map(|name| name.parse().ok()).collect())
+    }
+
     /// The plugin's config table as JSON (`{}` when absent).
     pub fn config_json(&self) -> serde_json::Value {
         match &self.config {
@@ -210,8 +220,19 @@ fn default_baud() -> u32 {
 pub struct ConfigError {
     /// The config file (or `<embedded defaults>`).
     pub file: String,
-    /// What is wrong, with the key and what was expected.
+    /// What is wrong, with the key and what was expected; several problems are one per line,
+    /// each after the file's name.
     pub message: String,
+}
+
+impl ConfigError {
+    /// The error listing `problems` of `file`, if there are any.
+    pub fn from_problems(file: &str, problems: Vec<String>) -> Option<ConfigError> {
+        (!problems.is_empty()).then(|| ConfigError {
+            file: file.to_string(),
+            message: problems.join(&format!("\n{file}: ")),
+        })
+    }
 }
 
 impl FarmConfig {
@@ -233,11 +254,20 @@ impl FarmConfig {
     /// Reads and validates a config file. Relative paths inside it are taken relative to its directory.
     pub fn load(path: &Path) -> Result<FarmConfig, ConfigError> {
         let file = path.display().to_string();
+        let (config, problems) = FarmConfig::load_all(path)?;
+        ConfigError::from_problems(&file, problems).map_or(Ok(config), Err)
+    }
+
+    /// Reads a config file and returns it with every problem found in it, each naming its key
+    /// (see [`FarmConfig::parse_all`]). Relative paths inside it are taken relative to its
+    /// directory.
+    pub fn load_all(path: &Path) -> Result<(FarmConfig, Vec<String>), ConfigError> {
+        let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
             message: format!("cannot read the config file: {e}"),
         })?;
-        let mut config = FarmConfig::parse(&text, &file)?;
+        let (mut config, problems) = FarmConfig::parse_all(&text, &file)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = config.data_dir.map(|d| base.join(d));
         config.cache_dir = config.cache_dir.map(|d| base.join(d));
@@ -246,84 +276,106 @@ impl FarmConfig {
             .into_iter()
             .map(|d| base.join(d))
             .collect();
-        Ok(config)
+        Ok((config, problems))
     }
 
-    /// Parses and validates config text; `file` names it in errors.
+    /// Parses and validates config text; `file` names it in errors, which list every problem.
     pub fn parse(text: &str, file: &str) -> Result<FarmConfig, ConfigError> {
-        let err = |message: String| ConfigError {
+        let (config, problems) = FarmConfig::parse_all(text, file)?;
+        ConfigError::from_problems(file, problems).map_or(Ok(config), Err)
+    }
+
+    /// Parses config text and returns it with every problem found in it, each naming its key.
+    /// Fails only when the text is not a config at all (TOML syntax, an unknown key, a value of
+    /// the wrong type); `file` names it in that error.
+    pub fn parse_all(text: &str, file: &str) -> Result<(FarmConfig, Vec<String>), ConfigError> {
+        let mut config: FarmConfig = toml::from_str(text).map_err(|e| ConfigError {
             file: file.to_string(),
-            message,
-        };
-        let mut config: FarmConfig =
-            toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
-        for (name, profile) in config.profiles.iter_mut() {
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let problems = config.resolve();
+        Ok((config, problems))
+    }
+
+    /// Resolves the printers' profiles and checks what the types cannot; returns every problem.
+    fn resolve(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, profile) in self.profiles.iter_mut() {
             profile.name = name.clone();
-            profile
-                .validate()
-                .map_err(|m| err(format!("key `profiles.{name}`: {m}")))?;
+            if let Err(m) = profile.validate() {
+                problems.push(format!("key `profiles.{name}`: {m}"));
+            }
         }
-        for (i, p) in config.printers.iter_mut().enumerate() {
+        for (i, p) in self.printers.iter_mut().enumerate() {
             p.details = match &p.profile {
-                Some(name) => config.profiles.get(name).cloned().ok_or_else(|| {
-                    err(format!(
-                        "key `printers[{i}].profile`: no `[profiles.{name}]` table describes the profile `{name}`"
-                    ))
-                })?,
+                Some(name) => match self.profiles.get(name) {
+                    Some(profile) => profile.clone(),
+                    None => {
+                        problems.push(format!(
+                            "key `printers[{i}].profile`: no `[profiles.{name}]` table describes the profile `{name}`"
+                        ));
+                        PrinterProfile::default()
+                    }
+                },
                 None => PrinterProfile::default(),
             };
         }
         let mut seen = std::collections::HashSet::new();
-        for (i, p) in config.printers.iter().enumerate() {
+        for (i, p) in self.printers.iter().enumerate() {
             let ok = !p.id.is_empty()
                 && p.id
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
-                return Err(err(format!(
+                problems.push(format!(
                     "key `printers[{i}].id`: `{}` must be letters, digits, `-` or `_` (it is used in URLs)",
                     p.id
-                )));
+                ));
             }
             if p.virtual_speed
                 .is_some_and(|speed| !(0.0..=1000.0).contains(&speed))
             {
-                return Err(err(format!(
+                problems.push(format!(
                     "key `printers[{i}].virtual-speed`: must be between 0 (instant) and 1000"
-                )));
+                ));
             }
             if p.ack_timeout_secs
                 .is_some_and(|secs| !(secs > 0.0 && secs <= 3600.0))
             {
-                return Err(err(format!(
+                problems.push(format!(
                     "key `printers[{i}].ack-timeout-secs`: must be more than 0 and at most 3600"
-                )));
+                ));
             }
             if p.rx_buffer == Some(0) || p.command_buffer == Some(0) {
-                return Err(err(format!(
+                problems.push(format!(
                     "key `printers[{i}]`: `rx-buffer` and `command-buffer` must be at least 1"
-                )));
+                ));
             }
             if !seen.insert(p.id.clone()) {
-                return Err(err(format!(
+                problems.push(format!(
                     "key `printers[{i}].id`: printer id `{}` is used twice",
                     p.id
-                )));
+                ));
             }
         }
-        if config.upload_limit_mb == 0 {
-            return Err(err("key `upload-limit-mb`: must be at least 1".into()));
+        if self.upload_limit_mb == 0 {
+            problems.push("key `upload-limit-mb`: must be at least 1".into());
         }
-        for (id, settings) in &config.plugins {
+        for (id, settings) in &self.plugins {
             if let Some(mount) = &settings.mount {
                 if mount.parse::<SocketAddr>().is_ok() {
-                    return Err(err(format!(
+                    problems.push(format!(
                         "key `plugins.{id}.mount`: `{mount}` is an address; use `listen = \"{mount}\"` for a listener of its own"
-                    )));
+                    ));
+                }
+            }
+            for name in settings.grants.iter().flatten() {
+                if let Err(e) = name.parse::<Capability>() {
+                    problems.push(format!("key `plugins.{id}.grants`: {e}"));
                 }
             }
         }
-        Ok(config)
+        problems
     }
 
     /// The data directory in force.

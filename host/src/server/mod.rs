@@ -1,21 +1,25 @@
-//! Wiring: config → storage → engine → packages → routes → components → init → listeners.
+//! Wiring: config → plan → storage → engine → components → init → listeners.
 //!
-//! Everything that can be refused is refused before anything is compiled: manifests, API versions,
-//! config schemas, grants and route conflicts.
+//! Check, then start: [`plan`] refuses everything that can be refused (config keys, printer
+//! profiles, manifests, API versions, config schemas, grants, outbound origins, mounts and route
+//! conflicts), all at once and before anything is written, opened or compiled; [`start`] runs only
+//! a valid plan.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+pub mod plan;
+
+pub use plan::{Plan, PlanError, PlannedPlugin};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 
-use crate::config::{FarmConfig, PluginSettings};
+use crate::config::FarmConfig;
 use crate::core::scheduler::{ActivePrints, Scheduler};
 use crate::core::Fleet;
 use crate::events::EventBus;
 use crate::http::HostState;
-use crate::plugin::{Capability, Package};
-use crate::router::table::{build, MountPlan};
 use crate::router::Listener;
 use crate::runtime::host::sockets::SocketHub;
 use crate::runtime::state::PluginContext;
@@ -38,40 +42,6 @@ pub fn shipped_plugins_dir() -> Option<PathBuf> {
     Some(exe.parent()?.parent()?.join("plugins"))
 }
 
-/// A package found on disk, and whether it ships with printfarm.
-struct Found {
-    dir: PathBuf,
-    shipped: bool,
-}
-
-fn discover(shipped: Option<&Path>, extra: &[PathBuf]) -> anyhow::Result<Vec<Found>> {
-    let mut found = Vec::new();
-    let roots = shipped
-        .into_iter()
-        .map(|d| (d.to_path_buf(), true))
-        .chain(extra.iter().map(|d| (d.clone(), false)));
-    for (root, shipped) in roots {
-        if !root.is_dir() {
-            if !shipped {
-                bail!(
-                    "plugin directory {} (plugin-dirs in printfarm.toml) does not exist",
-                    root.display()
-                );
-            }
-            tracing::warn!(dir = %root.display(), "no shipped plugins found; run scripts/build-plugins");
-            continue;
-        }
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-            .with_context(|| format!("reading plugin directory {}", root.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("plugin.toml").is_file())
-            .collect();
-        dirs.sort();
-        found.extend(dirs.into_iter().map(|dir| Found { dir, shipped }));
-    }
-    Ok(found)
-}
-
 /// A server ready to listen.
 pub struct Prepared {
     /// Shared state of all listeners.
@@ -80,8 +50,20 @@ pub struct Prepared {
     pub listeners: Vec<Listener>,
 }
 
-/// Loads everything and builds the routes, without binding any socket.
+/// Checks `config` and starts it ([`Plan::build`], then [`start`]), without binding any
+/// socket; every problem of the config is reported at once, before anything is touched.
 pub async fn prepare(config: FarmConfig) -> anyhow::Result<Prepared> {
+    start(Plan::build(config, Vec::new())?).await
+}
+
+/// Starts a checked plan: the data directory, the database, the printers, the scheduler, the
+/// plugins' components and their `init`; binds no socket.
+pub async fn start(plan: Plan) -> anyhow::Result<Prepared> {
+    let Plan {
+        config,
+        plugins: planned,
+        listeners,
+    } = plan;
     let data_dir = config.data_dir();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
@@ -147,49 +129,14 @@ pub async fn prepare(config: FarmConfig) -> anyhow::Result<Prepared> {
         sockets: SocketHub::default(),
     });
 
-    let packages = select_packages(&config)?;
-
-    let printer_ids: Vec<String> = config.printers.iter().map(|p| p.id.clone()).collect();
-    let plans: Vec<MountPlan> = packages
-        .iter()
-        .enumerate()
-        .map(|(i, (package, settings, _))| MountPlan {
-            plugin: i,
-            id: package.manifest.id.clone(),
-            mount: settings
-                .mount
-                .clone()
-                .unwrap_or_else(|| package.manifest.default_mount()),
-            per_printer: package.manifest.per_printer,
-            routes: package.manifest.route_specs(),
-            push_routes: package.manifest.push_routes.clone(),
-            listen: settings.listen,
-            first_port: settings.first_port,
-        })
-        .collect();
-    for plan in &plans {
-        crate::router::validate_mount(&plan.mount, plan.per_printer)
-            .map_err(|e| anyhow::anyhow!("[plugins.{}] mount: {e}", plan.id))?;
-        if plan.listen.is_some() && plan.per_printer {
-            bail!("[plugins.{}] listen: a per-printer plugin takes `first-port` (one port per printer), not `listen`", plan.id);
-        }
-        if plan.first_port.is_some() && !plan.per_printer {
-            bail!(
-                "[plugins.{}] first-port: only per-printer plugins take `first-port`; use `listen`",
-                plan.id
-            );
-        }
-    }
-    let listeners = build(config.listen, &plans, &printer_ids)?;
-
     let mut plugins = Vec::new();
-    for (package, settings, shipped) in packages {
+    for PlannedPlugin {
+        package,
+        settings,
+        granted,
+    } in planned
+    {
         let manifest = &package.manifest;
-        let granted: Vec<Capability> = match &settings.grants {
-            Some(g) => g.clone(),
-            None if shipped => manifest.capabilities.clone(),
-            None => Vec::new(),
-        };
         let ctx = Arc::new(
             PluginContext::new(
                 manifest,
@@ -257,65 +204,6 @@ async fn recover(queue: &Queue) -> anyhow::Result<HashMap<String, String>> {
         }
     }
     Ok(holds)
-}
-
-/// Picks the packages to run: shipped ones unless disabled, third-party ones the config enables.
-/// Every refusal (manifest, API version, config schema) happens here, before compilation.
-fn select_packages(config: &FarmConfig) -> anyhow::Result<Vec<(Package, PluginSettings, bool)>> {
-    let shipped_dir = shipped_plugins_dir();
-    let found = discover(shipped_dir.as_deref(), &config.plugin_dirs)?;
-    let mut selected: BTreeMap<String, (Package, PluginSettings, bool)> = BTreeMap::new();
-    for Found { dir, shipped } in found {
-        let dir_name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // Decide from the config whether this package is wanted before judging it.
-        let settings_for = |id: &str| config.plugins.get(id).cloned();
-        let wanted = |id: &str| match settings_for(id) {
-            Some(s) => s.enabled.unwrap_or(true),
-            None => shipped,
-        };
-        let package = match Package::load(&dir) {
-            Ok(p) => p,
-            Err(e) if wanted(&dir_name) || shipped => return Err(e.into()),
-            Err(e) => {
-                tracing::info!(dir = %dir.display(), error = %e, "skipping a plugin package that is not enabled");
-                continue;
-            }
-        };
-        let id = package.manifest.id.clone();
-        if !wanted(&id) {
-            tracing::info!(plugin = %id, "plugin not enabled");
-            continue;
-        }
-        let settings = settings_for(&id).unwrap_or_default();
-        package.validate_config(&settings.config_json())?;
-        if let Some((other, _, _)) = selected.get(&id) {
-            bail!(
-                "two plugin packages have the id `{id}`: {} and {}",
-                other.dir.display(),
-                dir.display()
-            );
-        }
-        selected.insert(id, (package, settings, shipped));
-    }
-    for (id, settings) in &config.plugins {
-        if settings.enabled.unwrap_or(true) && !selected.contains_key(id) {
-            bail!(
-                "[plugins.{id}] is enabled but no package with id `{id}` was found in {}{}",
-                shipped_dir
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_else(|| "(no shipped dir)".into()),
-                config
-                    .plugin_dirs
-                    .iter()
-                    .map(|d| format!(", {}", d.display()))
-                    .collect::<String>()
-            );
-        }
-    }
-    Ok(selected.into_values().collect())
 }
 
 /// Binds every listener and serves until Ctrl-C / SIGTERM.

@@ -1,0 +1,235 @@
+//! Check, then start: the first of the two steps. [`Plan::build`] reads everything the server
+//! needs from the config and the plugin packages (manifests, API versions, config schemas, grants,
+//! outbound origins, mounts, the route table, printers and their profiles) and reports every
+//! problem at once. It writes nothing, opens no port or database and compiles nothing, so
+//! `printfarm check` can run it alone; [`super::prepare`] starts only a valid plan.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::{FarmConfig, PluginSettings};
+use crate::plugin::{Capability, Package};
+use crate::router::table::{build, MountPlan};
+use crate::router::Listener;
+use crate::runtime::host::outbound::OutboundPolicy;
+
+/// A server checked and ready to start.
+pub struct Plan {
+    /// The config it was built from.
+    pub config: FarmConfig,
+    /// The plugins to run, in the order of their ids.
+    pub plugins: Vec<PlannedPlugin>,
+    /// The listeners and their routes.
+    pub listeners: Vec<Listener>,
+}
+
+/// One plugin of a [`Plan`].
+pub struct PlannedPlugin {
+    /// Its package, checked.
+    pub package: Package,
+    /// Its `[plugins.<id>]` settings.
+    pub settings: PluginSettings,
+    /// The capabilities the operator granted (for a shipped plugin without `grants`, all it
+    /// declares).
+    pub granted: Vec<Capability>,
+}
+
+/// Every problem that keeps a config from starting, each saying where it is and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("the configuration cannot start:\n  {}", .problems.join("\n  "))]
+pub struct PlanError {
+    /// The problems, config keys first, then plugin packages, then mounts.
+    pub problems: Vec<String>,
+}
+
+impl Plan {
+    /// Builds the plan from `config` and the `problems` already found in it (by
+    /// [`FarmConfig::load_all`]), adding every problem of the packages and mounts.
+    pub fn build(config: FarmConfig, mut problems: Vec<String>) -> Result<Plan, PlanError> {
+        let plugins = select_plugins(&config, &mut problems);
+        let plans: Vec<MountPlan> = plugins
+            .iter()
+            .enumerate()
+            .map(|(i, plugin)| MountPlan {
+                plugin: i,
+                id: plugin.package.manifest.id.clone(),
+                mount: plugin
+                    .settings
+                    .mount
+                    .clone()
+                    .unwrap_or_else(|| plugin.package.manifest.default_mount()),
+                per_printer: plugin.package.manifest.per_printer,
+                routes: plugin.package.manifest.route_specs(),
+                push_routes: plugin.package.manifest.push_routes.clone(),
+                listen: plugin.settings.listen,
+                first_port: plugin.settings.first_port,
+            })
+            .collect();
+        let mut mounts_valid = true;
+        for plan in &plans {
+            let id = &plan.id;
+            if let Err(e) = crate::router::validate_mount(&plan.mount, plan.per_printer) {
+                problems.push(format!("[plugins.{id}] mount: {e}"));
+                mounts_valid = false;
+            }
+            if plan.listen.is_some() && plan.per_printer {
+                problems.push(format!("[plugins.{id}] listen: a per-printer plugin takes `first-port` (one port per printer), not `listen`"));
+                mounts_valid = false;
+            }
+            if plan.first_port.is_some() && !plan.per_printer {
+                problems.push(format!(
+                    "[plugins.{id}] first-port: only per-printer plugins take `first-port`; use `listen`"
+                ));
+                mounts_valid = false;
+            }
+        }
+        let printer_ids: Vec<String> = config.printers.iter().map(|p| p.id.clone()).collect();
+        let listeners = if mounts_valid {
+            build(config.listen, &plans, &printer_ids).unwrap_or_else(|e| {
+                problems.push(e.to_string());
+                Vec::new()
+            })
+        } else {
+            Vec::new()
+        };
+        if problems.is_empty() {
+            Ok(Plan {
+                config,
+                plugins,
+                listeners,
+            })
+        } else {
+            Err(PlanError { problems })
+        }
+    }
+}
+
+/// A package found on disk, and whether it ships with printfarm.
+struct Found {
+    dir: PathBuf,
+    shipped: bool,
+}
+
+/// The package directories under the shipped directory and the config's `plugin-dirs`.
+fn discover(shipped: Option<&Path>, extra: &[PathBuf], problems: &mut Vec<String>) -> Vec<Found> {
+    let mut found = Vec::new();
+    let roots = shipped
+        .into_iter()
+        .map(|d| (d.to_path_buf(), true))
+        .chain(extra.iter().map(|d| (d.clone(), false)));
+    for (root, shipped) in roots {
+        if !root.is_dir() {
+            if !shipped {
+                problems.push(format!(
+                    "plugin directory {} (plugin-dirs in printfarm.toml) does not exist",
+                    root.display()
+                ));
+            } else {
+                tracing::warn!(dir = %root.display(), "no shipped plugins found; run scripts/build-plugins");
+            }
+            continue;
+        }
+        let entries = match std::fs::read_dir(&root) {
+            Ok(entries) => entries,
+            Err(e) => {
+                problems.push(format!("reading plugin directory {}: {e}", root.display()));
+                continue;
+            }
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("plugin.toml").is_file())
+            .collect();
+        dirs.sort();
+        found.extend(dirs.into_iter().map(|dir| Found { dir, shipped }));
+    }
+    found
+}
+
+/// Picks the packages to run: shipped ones unless disabled, third-party ones the config enables;
+/// checks each (manifest, API version, config schema, outbound grant) and records every refusal.
+fn select_plugins(config: &FarmConfig, problems: &mut Vec<String>) -> Vec<PlannedPlugin> {
+    let shipped_dir = super::shipped_plugins_dir();
+    let found = discover(shipped_dir.as_deref(), &config.plugin_dirs, problems);
+    let mut selected: BTreeMap<String, (Package, PluginSettings, bool)> = BTreeMap::new();
+    let mut refused = Vec::new();
+    for Found { dir, shipped } in found {
+        let dir_name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Decide from the config whether this package is wanted before judging it.
+        let settings_for = |id: &str| config.plugins.get(id).cloned();
+        let wanted = |id: &str| match settings_for(id) {
+            Some(s) => s.enabled.unwrap_or(true),
+            None => shipped,
+        };
+        let package = match Package::load(&dir) {
+            Ok(p) => p,
+            Err(e) if wanted(&dir_name) || shipped => {
+                problems.push(e.to_string());
+                refused.push(dir_name);
+                continue;
+            }
+            Err(e) => {
+                tracing::info!(dir = %dir.display(), error = %e, "skipping a plugin package that is not enabled");
+                continue;
+            }
+        };
+        let id = package.manifest.id.clone();
+        if !wanted(&id) {
+            tracing::info!(plugin = %id, "plugin not enabled");
+            continue;
+        }
+        let settings = settings_for(&id).unwrap_or_default();
+        if let Err(e) = package.validate_config(&settings.config_json()) {
+            problems.push(e.to_string());
+        }
+        if let Some((other, _, _)) = selected.get(&id) {
+            problems.push(format!(
+                "two plugin packages have the id `{id}`: {} and {}",
+                other.dir.display(),
+                dir.display()
+            ));
+            continue;
+        }
+        selected.insert(id, (package, settings, shipped));
+    }
+    for (id, settings) in &config.plugins {
+        if settings.enabled.unwrap_or(true) && !selected.contains_key(id) && !refused.contains(id) {
+            problems.push(format!(
+                "[plugins.{id}] is enabled but no package with id `{id}` was found in {}{}",
+                shipped_dir
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|| "(no shipped dir)".into()),
+                config
+                    .plugin_dirs
+                    .iter()
+                    .map(|d| format!(", {}", d.display()))
+                    .collect::<String>()
+            ));
+        }
+    }
+    selected
+        .into_values()
+        .map(|(package, settings, shipped)| {
+            let manifest = &package.manifest;
+            let granted = match settings.granted() {
+                Some(granted) => granted,
+                None if shipped => manifest.capabilities.clone(),
+                None => Vec::new(),
+            };
+            if let Err(e) =
+                OutboundPolicy::new(&manifest.outbound_hosts, settings.outbound_hosts.as_deref())
+            {
+                problems.push(format!("[plugins.{}] outbound-hosts: {e}", manifest.id));
+            }
+            PlannedPlugin {
+                package,
+                settings,
+                granted,
+            }
+        })
+        .collect()
+}
