@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use printfarm::config::FarmConfig;
 use printfarm::plugin::Package;
-use printfarm::runtime::host::sockets::SocketHub;
 use printfarm::runtime::state::{CallContext, PluginContext};
 use printfarm::runtime::{LoadedPlugin, PluginEngine, Services};
 
@@ -267,35 +266,7 @@ async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
 
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let engine = PluginEngine::new(&scratch.path().join("cache"))?;
-    let storage =
-        printfarm::storage::Storage::open_sqlite(&scratch.path().join("check.db")).await?;
-    let library = printfarm_core::library::Library::open(
-        storage.clone(),
-        &scratch.path().join("library"),
-        1 << 20,
-    )
-    .await?;
-    let queue =
-        printfarm_core::queue::Queue::open(storage.clone(), library.clone(), Vec::new()).await?;
-    let printers = printfarm::core::Fleet::declared(&[]);
-    let scheduler = printfarm::core::scheduler::Scheduler::new(
-        printers.clone(),
-        queue.clone(),
-        library.clone(),
-        Default::default(),
-    );
-    let services = Arc::new(Services {
-        identities: printfarm_core::identity::Identities::new(storage.clone()),
-        queue,
-        library,
-        active: Default::default(),
-        scheduler,
-        storage,
-        printers,
-        events: Default::default(),
-        http: reqwest::Client::new(),
-        sockets: SocketHub::default(),
-    });
+    let services = Arc::new(Services::scratch(scratch.path()).await?);
     // Checked as if the operator granted everything the plugin declares.
     let ctx = Arc::new(
         PluginContext::new(

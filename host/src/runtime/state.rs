@@ -56,6 +56,55 @@ pub struct Services {
 }
 
 impl Services {
+    /// The services over an open core. The scheduler is made, not spawned: the server spawns
+    /// it once everything else has started.
+    pub fn new(
+        storage: Storage,
+        printers: Fleet,
+        library: Library,
+        queue: Queue,
+        active: ActivePrints,
+        events: EventBus,
+    ) -> Result<Services, reqwest::Error> {
+        let scheduler = Scheduler::new(
+            printers.clone(),
+            queue.clone(),
+            library.clone(),
+            active.clone(),
+        );
+        Ok(Services {
+            identities: Identities::new(storage.clone()),
+            storage,
+            printers,
+            library,
+            queue,
+            active,
+            scheduler,
+            events,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("printfarm/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+            sockets: SocketHub::default(),
+        })
+    }
+
+    /// Services on a scratch database and library in `dir`, with no printers: what checking a
+    /// plugin package runs its component against.
+    pub async fn scratch(dir: &std::path::Path) -> anyhow::Result<Services> {
+        let storage = Storage::open_sqlite(&dir.join("scratch.db")).await?;
+        let library = Library::open(storage.clone(), &dir.join("library"), 1 << 20).await?;
+        let queue = Queue::open(storage.clone(), library.clone(), Vec::new()).await?;
+        Ok(Services::new(
+            storage,
+            Fleet::declared(&[]),
+            library,
+            queue,
+            ActivePrints::default(),
+            EventBus::default(),
+        )?)
+    }
+
     /// Every printer's summary with its bed state, in config order.
     pub fn printer_summaries(&self) -> Vec<crate::core::PrinterSummary> {
         self.printers

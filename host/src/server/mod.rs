@@ -16,12 +16,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::config::FarmConfig;
-use crate::core::scheduler::{ActivePrints, Scheduler};
+use crate::core::scheduler::ActivePrints;
 use crate::core::Fleet;
 use crate::events::EventBus;
 use crate::http::HostState;
 use crate::router::Listener;
-use crate::runtime::host::sockets::SocketHub;
 use crate::runtime::state::PluginContext;
 use crate::runtime::{LoadedPlugin, PluginEngine, Services};
 use crate::storage::Storage;
@@ -105,29 +104,11 @@ pub async fn start(plan: Plan) -> anyhow::Result<Prepared> {
     let active = ActivePrints::default();
     let printers = Fleet::start(&config.printers, &data_dir, &events, holds, &active)?;
     crate::core::bridge::spawn(&library, &queue, &events);
-    let scheduler = Scheduler::new(
-        printers.clone(),
-        queue.clone(),
-        library.clone(),
-        active.clone(),
-    );
-    scheduler.spawn();
-    let services = Arc::new(Services {
-        storage,
-        printers,
-        identities,
-        library,
-        queue,
-        active,
-        scheduler,
-        events,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("printfarm/", env!("CARGO_PKG_VERSION")))
-            .build()
+    let services = Arc::new(
+        Services::new(storage, printers, library, queue, active, events)
             .context("building the HTTP client")?,
-        sockets: SocketHub::default(),
-    });
+    );
+    services.scheduler.spawn();
 
     let mut plugins = Vec::new();
     for PlannedPlugin {
