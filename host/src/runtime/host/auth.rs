@@ -101,3 +101,60 @@ impl auth::Host for CallState {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{assert_denied, Harness};
+    use super::*;
+
+    #[tokio::test]
+    async fn verifying_and_issuing_keys_are_separate_capabilities() {
+        let harness = Harness::new().await;
+        let mut verifier = harness.granted(&["auth"]);
+        assert!(
+            auth::Host::verify_api_key(&mut verifier, "not-a-key".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_denied(
+            auth::Host::create_api_key(&mut verifier, "admin".into(), "x".into()).await,
+            "auth.issue-keys",
+        );
+        let mut none = harness.granted(&[]);
+        assert_denied(
+            auth::Host::verify_api_key(&mut none, "k".into()).await,
+            "auth",
+        );
+        assert_denied(
+            auth::Host::check_session(&mut none, "t".into()).await,
+            "auth",
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_issued_for_a_user_verifies_as_that_user() {
+        let harness = Harness::new().await;
+        harness
+            .services
+            .identities
+            .ensure_first_admin()
+            .await
+            .unwrap();
+        let mut call = harness.granted(&["auth", "auth.issue-keys"]);
+        let key = auth::Host::create_api_key(&mut call, "admin".into(), "test".into())
+            .await
+            .unwrap();
+        let identity = auth::Host::verify_api_key(&mut call, key)
+            .await
+            .unwrap()
+            .expect("the new key verifies");
+        assert_eq!(identity.user, "admin");
+        match auth::Host::create_api_key(&mut call, "nobody".into(), "x".into()).await {
+            Err(HostError::NotFound(message)) | Err(HostError::Invalid(message)) => {
+                assert!(message.contains("nobody"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -123,3 +123,60 @@ impl files::Host for CallState {
             .map_err(core_error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{assert_denied, Harness};
+    use super::*;
+
+    #[tokio::test]
+    async fn read_and_write_are_separate_capabilities() {
+        let harness = Harness::new().await;
+        let mut reader = harness.granted(&["files.read"]);
+        assert!(files::Host::list(&mut reader, "".into(), true)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_denied(
+            files::Host::make_folder(&mut reader, "parts".into()).await,
+            "files.write",
+        );
+        assert_denied(
+            files::Host::delete(&mut reader, "x.gcode".into()).await,
+            "files.write",
+        );
+        let mut writer = harness.granted(&["files.read", "files.write"]);
+        let folder = files::Host::make_folder(&mut writer, "parts".into())
+            .await
+            .unwrap();
+        assert_eq!(folder.path, "parts");
+        let listed = files::Host::list(&mut reader, "".into(), false)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        let mut none = harness.granted(&[]);
+        assert_denied(
+            files::Host::list(&mut none, "".into(), false).await,
+            "files.read",
+        );
+        assert_denied(files::Host::space(&mut none).await, "files.read");
+    }
+
+    #[tokio::test]
+    async fn missing_files_bad_paths_and_foreign_uploads_are_told_apart() {
+        let harness = Harness::new().await;
+        let mut call = harness.granted(&["files.read", "files.write"]);
+        match files::Host::stat(&mut call, "nope.gcode".into()).await {
+            Err(HostError::NotFound(message)) => assert!(message.contains("nope"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        match files::Host::make_folder(&mut call, "../outside".into()).await {
+            Err(HostError::Invalid(message)) => assert!(!message.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        match files::Host::store_upload(&mut call, 7, "x.gcode".into(), false).await {
+            Err(HostError::NotFound(message)) => assert!(message.contains("7"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

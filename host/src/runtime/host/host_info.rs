@@ -27,3 +27,20 @@ fn node_id() -> &'static str {
             .unwrap_or_else(|| "localhost".to_string())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::Harness;
+    use super::*;
+
+    #[tokio::test]
+    async fn names_the_release_the_newest_contract_and_the_node() {
+        let harness = Harness::new().await;
+        let mut call = harness.call(&[], &[], "");
+        let info = host_info::Host::get(&mut call).await;
+        assert_eq!(info.api, api::NEWEST.to_string());
+        assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(info.node, hostname.trim());
+    }
+}

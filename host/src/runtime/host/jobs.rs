@@ -160,3 +160,53 @@ impl jobs::Host for CallState {
         Ok(records.iter().map(attempt_info).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{assert_denied, Harness};
+    use super::*;
+
+    fn spec(file: &str, copies: u32) -> JobSpec {
+        JobSpec {
+            file: file.into(),
+            copies,
+            priority: 0,
+            placement: Placement {
+                printers: Vec::new(),
+                tags: Vec::new(),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn reading_and_queueing_are_separate_capabilities() {
+        let harness = Harness::new().await;
+        let mut reader = harness.granted(&["jobs.read"]);
+        assert!(jobs::Host::list(&mut reader).await.unwrap().is_empty());
+        assert_denied(
+            jobs::Host::enqueue(&mut reader, spec("a.gcode", 1)).await,
+            "jobs.write",
+        );
+        assert_denied(
+            jobs::Host::cancel(&mut reader, "1".into()).await,
+            "jobs.write",
+        );
+        let mut none = harness.granted(&[]);
+        assert_denied(jobs::Host::list(&mut none).await, "jobs.read");
+    }
+
+    #[tokio::test]
+    async fn unknown_jobs_are_not_found_and_unplaceable_jobs_invalid() {
+        let harness = Harness::new().await;
+        let mut call = harness.granted(&["jobs.read", "jobs.write"]);
+        match jobs::Host::get(&mut call, "999".into()).await {
+            Err(HostError::NotFound(_)) | Err(HostError::Invalid(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        // The scratch farm has no printer, so no placement can be met.
+        match jobs::Host::enqueue(&mut call, spec("missing.gcode", 1)).await {
+            Err(HostError::Invalid(message)) => assert!(message.contains("placement"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

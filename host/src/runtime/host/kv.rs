@@ -76,3 +76,53 @@ impl kv::Host for CallState {
             .map_err(storage_error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{assert_denied, Harness};
+    use super::*;
+
+    #[tokio::test]
+    async fn values_round_trip_per_plugin_within_limits() {
+        let harness = Harness::new().await;
+        let mut call = harness.call(&["kv"], &["kv"], "[limits]\nmax-kv-value-bytes = 8");
+        kv::Host::set(&mut call, "a/1".into(), b"one".to_vec())
+            .await
+            .unwrap();
+        kv::Host::set(&mut call, "a/2".into(), b"two".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(
+            kv::Host::get(&mut call, "a/1".into()).await.unwrap(),
+            Some(b"one".to_vec())
+        );
+        assert_eq!(
+            kv::Host::list_keys(&mut call, "a/".into(), 10)
+                .await
+                .unwrap(),
+            vec!["a/1".to_string(), "a/2".to_string()]
+        );
+        kv::Host::delete(&mut call, "a/1".into()).await.unwrap();
+        assert_eq!(kv::Host::get(&mut call, "a/1".into()).await.unwrap(), None);
+        // The limit: 9 bytes where 8 are allowed.
+        match kv::Host::set(&mut call, "big".into(), vec![0; 9]).await {
+            Err(HostError::Limit(message)) => assert!(message.contains("8 bytes"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn without_the_capability_every_call_is_denied() {
+        let harness = Harness::new().await;
+        // Declared but not granted, and granted but not declared: both denied.
+        for mut call in [
+            harness.call(&["kv"], &[], ""),
+            harness.call(&[], &["kv"], ""),
+        ] {
+            assert_denied(kv::Host::get(&mut call, "k".into()).await, "kv");
+            assert_denied(kv::Host::set(&mut call, "k".into(), vec![1]).await, "kv");
+            assert_denied(kv::Host::delete(&mut call, "k".into()).await, "kv");
+            assert_denied(kv::Host::list_keys(&mut call, "".into(), 1).await, "kv");
+        }
+    }
+}

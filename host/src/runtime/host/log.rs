@@ -27,3 +27,60 @@ impl log::Host for CallState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::super::testing::Harness;
+    use super::*;
+
+    /// The log's output, kept for the test to read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Lines reach the host's log at their level, tagged with the plugin, with no capability;
+    /// a line longer than [`MAX_LOG_LINE`] is cut there.
+    #[tokio::test(flavor = "current_thread")]
+    async fn lines_are_tagged_with_the_plugin_and_cut_to_length() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let harness = Harness::new().await;
+        let mut call = harness.call(&[], &[], "");
+        log::Host::write(&mut call, Level::Warn, "the belt slipped".into()).await;
+        log::Host::write(&mut call, Level::Debug, "below the level".into()).await;
+        log::Host::write(&mut call, Level::Info, "y".repeat(MAX_LOG_LINE + 100)).await;
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let warn = text
+            .lines()
+            .find(|line| line.contains("the belt slipped"))
+            .expect(&text);
+        assert!(
+            warn.contains("WARN") && warn.contains("plugin=\"probe\""),
+            "{warn}"
+        );
+        assert!(!text.contains("below the level"), "{text}");
+        let long = text
+            .lines()
+            .find(|line| line.contains("yyyy"))
+            .expect(&text);
+        assert_eq!(long.matches('y').count(), MAX_LOG_LINE, "{}", long.len());
+        assert!(long.contains('…'));
+    }
+}

@@ -15,6 +15,9 @@ pub mod printers;
 pub mod push;
 pub mod sockets;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 use super::bindings::printfarm::plugin::{events, http_types, types};
 use super::bindings::HostError;
 use super::state::CallState;

@@ -344,4 +344,63 @@ mod tests {
             HostError::Invalid(_)
         ));
     }
+
+    fn request(url: &str, body: usize) -> OutboundRequest {
+        OutboundRequest {
+            method: "POST".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: vec![b'x'; body],
+            timeout_ms: Some(1000),
+        }
+    }
+
+    #[tokio::test]
+    async fn http_needs_the_capability_a_granted_host_and_a_body_within_limits() {
+        use super::super::testing::{assert_denied, Harness};
+        let harness = Harness::new().await;
+        let hosts = "outbound-hosts = [\"http://127.0.0.1:9\"]\n[limits]\nmax-body-bytes = 16";
+        let mut none = harness.call(&["outbound-http"], &[], hosts);
+        assert_denied(
+            outbound_http::Host::send(&mut none, request("http://127.0.0.1:9/", 1)).await,
+            "outbound-http",
+        );
+        let mut call = harness.call(&["outbound-http"], &["outbound-http"], hosts);
+        assert_denied(
+            outbound_http::Host::send(&mut call, request("http://127.0.0.2:9/", 1)).await,
+            "127.0.0.2:9",
+        );
+        match outbound_http::Host::send(&mut call, request("http://127.0.0.1:9/", 17)).await {
+            Err(HostError::Limit(message)) => assert!(message.contains("17 bytes"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        // Nothing listens on the discard port: the host says so rather than failing.
+        match outbound_http::Host::send(&mut call, request("http://127.0.0.1:9/", 1)).await {
+            Err(HostError::Unavailable(message)) => {
+                assert!(message.contains("127.0.0.1:9"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn websockets_need_the_capability_and_a_granted_host() {
+        use super::super::testing::{assert_denied, Harness};
+        let harness = Harness::new().await;
+        let hosts = "outbound-hosts = [\"http://127.0.0.1:9\"]";
+        let mut none = harness.call(&["outbound-ws"], &[], hosts);
+        assert_denied(
+            outbound_ws::Host::connect(&mut none, "ws://127.0.0.1:9/".into(), Vec::new()).await,
+            "outbound-ws",
+        );
+        let mut call = harness.call(&["outbound-ws"], &["outbound-ws"], hosts);
+        assert_denied(
+            outbound_ws::Host::connect(&mut call, "ws://example.invalid/".into(), Vec::new()).await,
+            "example.invalid",
+        );
+        match outbound_ws::Host::send_text(&mut call, 77, "hi".into()).await {
+            Err(HostError::NotFound(message)) => assert!(message.contains("77"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

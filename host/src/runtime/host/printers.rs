@@ -179,3 +179,49 @@ impl printers::Host for CallState {
             .map_err(super::core_error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{assert_denied, Harness};
+    use super::*;
+
+    #[tokio::test]
+    async fn reading_needs_printers_read_and_an_unknown_printer_is_not_found() {
+        let harness = Harness::new().await;
+        let mut call = harness.granted(&["printers.read"]);
+        assert!(printers::Host::list(&mut call).await.unwrap().is_empty());
+        match printers::Host::get(&mut call, "nope".into()).await {
+            Err(HostError::NotFound(message)) => assert!(message.contains("nope"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        let mut call = harness.granted(&[]);
+        assert_denied(printers::Host::list(&mut call).await, "printers.read");
+        assert_denied(
+            printers::Host::get(&mut call, "nope".into()).await,
+            "printers.read",
+        );
+    }
+
+    #[tokio::test]
+    async fn control_needs_printers_control_even_with_read() {
+        let harness = Harness::new().await;
+        let mut call = harness.granted(&["printers.read"]);
+        assert_denied(
+            printers::Host::pause(&mut call, "p1".into()).await,
+            "printers.control",
+        );
+        assert_denied(
+            printers::Host::send_commands(&mut call, "p1".into(), vec!["G28".into()]).await,
+            "printers.control",
+        );
+        assert_denied(
+            printers::Host::emergency_stop(&mut call, "p1".into()).await,
+            "printers.control",
+        );
+        let mut call = harness.granted(&["printers.read", "printers.control"]);
+        match printers::Host::pause(&mut call, "p1".into()).await {
+            Err(HostError::NotFound(message)) => assert!(message.contains("p1"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -31,3 +31,24 @@ impl push::Host for CallState {
             .push_connections(&self.plugin.id, printer.as_deref())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::Harness;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_plugin_reaches_only_its_own_connections() {
+        let harness = Harness::new().await;
+        let mut call = harness.granted(&[]);
+        assert!(push::Host::connections(&mut call, None).await.is_empty());
+        match push::Host::send(&mut call, 41, Message::Text("hi".into())).await {
+            Err(HostError::NotFound(message)) => assert!(message.contains("41"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        match push::Host::close(&mut call, 41, 1000, "bye".into()).await {
+            Err(HostError::NotFound(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
