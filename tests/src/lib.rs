@@ -57,6 +57,17 @@ pub fn test_plugins() -> PathBuf {
     dir
 }
 
+/// The SDK's example plugins, packaged (`sdk/examples/*`).
+pub fn example_plugins() -> PathBuf {
+    let dir = target_dir().join("example-plugins");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: run scripts/test (scripts/build-plugins --tests)",
+        dir.display()
+    );
+    dir
+}
+
 /// A component cache shared by the test servers, so each component is compiled once per run.
 pub fn shared_cache() -> PathBuf {
     target_dir().join("test-component-cache")
