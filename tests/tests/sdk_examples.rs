@@ -234,6 +234,53 @@ async fn example_webhook() {
     assert!(refusal.stderr.contains("/url"), "{}", refusal.stderr);
 }
 
+#[tokio::test]
+async fn example_websocket_client() {
+    // The feed the example's manifest allows: greets each client, echoes what it is told.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:18996")
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(socket).await.unwrap();
+                ws.send(Message::text("hello from the feed")).await.unwrap();
+                while let Some(Ok(message)) = ws.next().await {
+                    if let Ok(text) = message.to_text() {
+                        if !text.is_empty() {
+                            let _ = ws.send(Message::text(format!("echo:{text}"))).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let server = with_example(
+        "example-websocket-client",
+        &["outbound-ws", "kv"],
+        "[plugins.example-websocket-client.config]\nurl = \"ws://127.0.0.1:18996/feed\"\n",
+    );
+    wait_for("the feed's greeting", 20, async || {
+        let received = get(&server, "/example-websocket-client/received").await;
+        (received["last"] == "hello from the feed").then_some(())
+    })
+    .await;
+    let said = reqwest::Client::new()
+        .post(server.url("/example-websocket-client/say"))
+        .json(&serde_json::json!({"text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(said.status(), 202, "{}", server.log());
+    let received = wait_for("the echo", 20, async || {
+        let received = get(&server, "/example-websocket-client/received").await;
+        (received["last"] == "echo:hi").then_some(received)
+    })
+    .await;
+    assert_eq!(received["messages"], 2, "{received}");
+}
+
 /// Every example in `sdk/examples` has its test in this file.
 #[test]
 fn every_example_has_a_test() {
