@@ -7,7 +7,9 @@
 //! Modules, in the direction data flows:
 //! - [`cli`]: the command line besides `serve` (users, remote farm operations).
 //! - [`config`]: the operator's `printfarm.toml`.
-//! - [`core`]: the farm's domain model shared by the host interfaces.
+//! - [`farm`]: the fleet of printers, the scheduler that feeds them from the queue, and the bridge
+//!   from the core crate's changes to events (the core crate, `printfarm-core`, holds storage, library,
+//!   queue and identities).
 //! - [`events`]: the event bus from the core to plugins.
 //! - [`storage`]: the database (SQLite by default).
 //! - [`plugin`]: plugin packages: manifests, capabilities, discovery.
@@ -18,8 +20,8 @@
 
 pub mod cli;
 pub mod config;
-pub mod core;
 pub mod events;
+pub mod farm;
 pub mod http;
 pub mod plugin;
 pub mod router;

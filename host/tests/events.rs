@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use printfarm::config::FarmConfig;
-use printfarm::core::PrinterState;
 use printfarm::events::{CoreEvent, PrintPhase};
+use printfarm::farm::PrinterState;
 
 fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use printfarm_serial::engine::Progress;
 
-use crate::core::{PrinterState, Temperature};
+use crate::farm::{PrinterState, Temperature};
 
 /// How many events a subscriber may fall behind before it loses the oldest. Temperatures arrive
 /// about once a second per printer, so this holds several seconds of a hundred-printer farm.

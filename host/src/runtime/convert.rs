@@ -7,8 +7,8 @@ use super::bindings::printfarm::plugin::printers::{
 };
 use crate::config::profile::{BedShape, Origin};
 use crate::config::PrinterProfile;
-use crate::core::{PrinterState, PrinterSummary, Temperature};
 use crate::events::{CoreEvent, FileChange, PrintPhase};
+use crate::farm::{PrinterState, PrinterSummary, Temperature};
 use printfarm_serial::engine::Progress;
 
 /// A printer state as WIT sees it.

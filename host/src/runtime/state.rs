@@ -16,9 +16,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::HostError;
 use super::host::outbound::OutboundPolicy;
 use super::host::sockets::SocketHub;
-use crate::core::scheduler::{ActivePrints, Scheduler};
-use crate::core::Fleet;
 use crate::events::EventBus;
+use crate::farm::scheduler::{ActivePrints, Scheduler};
+use crate::farm::Fleet;
 use crate::plugin::{Capability, Grants, Limits, Manifest};
 use crate::storage::Storage;
 use printfarm_core::identity::Identities;
@@ -106,7 +106,7 @@ impl Services {
     }
 
     /// Every printer's summary with its bed state, in config order.
-    pub fn printer_summaries(&self) -> Vec<crate::core::PrinterSummary> {
+    pub fn printer_summaries(&self) -> Vec<crate::farm::PrinterSummary> {
         self.printers
             .summaries()
             .into_iter()
@@ -115,11 +115,11 @@ impl Services {
     }
 
     /// One printer's summary with its bed state.
-    pub fn printer_summary(&self, id: &str) -> Option<crate::core::PrinterSummary> {
+    pub fn printer_summary(&self, id: &str) -> Option<crate::farm::PrinterSummary> {
         self.printers.summary(id).map(|s| self.with_bed(s))
     }
 
-    fn with_bed(&self, mut summary: crate::core::PrinterSummary) -> crate::core::PrinterSummary {
+    fn with_bed(&self, mut summary: crate::farm::PrinterSummary) -> crate::farm::PrinterSummary {
         summary.bed_clear = self.queue.bed_state(&summary.id).unwrap_or(false);
         summary
     }

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::config::FarmConfig;
-use crate::core::scheduler::ActivePrints;
-use crate::core::Fleet;
 use crate::events::EventBus;
+use crate::farm::scheduler::ActivePrints;
+use crate::farm::Fleet;
 use crate::http::HostState;
 use crate::router::Listener;
 use crate::runtime::state::PluginContext;
@@ -103,7 +103,7 @@ pub async fn start(plan: Plan) -> anyhow::Result<Prepared> {
     let events = EventBus::default();
     let active = ActivePrints::default();
     let printers = Fleet::start(&config.printers, &data_dir, &events, holds, &active)?;
-    crate::core::bridge::spawn(&library, &queue, &events);
+    crate::farm::bridge::spawn(&library, &queue, &events);
     let services = Arc::new(
         Services::new(storage, printers, library, queue, active, events)
             .context("building the HTTP client")?,

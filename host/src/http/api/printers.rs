@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::auth::require;
 use super::error::{ApiError, ApiResult, JsonBody};
 use super::ApiState;
-use crate::core::PrinterSummary;
+use crate::farm::PrinterSummary;
 
 /// Every printer with its state, temperatures and progress, in config order.
 #[utoipa::path(get, path = "/api/printers", tag = "printers",

@@ -12,8 +12,8 @@ use super::super::bindings::printfarm::plugin::printers::{self, PrinterInfo, Tem
 use super::super::bindings::HostError;
 use super::super::convert;
 use super::super::state::CallState;
-use crate::core::scheduler::PrintNowError;
-use crate::core::PrinterSummary;
+use crate::farm::scheduler::PrintNowError;
+use crate::farm::PrinterSummary;
 use crate::plugin::Capability;
 
 impl CallState {
