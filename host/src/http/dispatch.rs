@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, State, WebSocketUpgrade};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -13,6 +14,7 @@ use super::library_file;
 use super::staging::{read_limited, stage_multipart, Staged, StagingError};
 use super::ListenerState;
 use crate::plugin::Capability;
+use crate::router::table::Matched;
 use crate::runtime::bindings::{FormField, Header, WitBody, WitRequest, WitResponse};
 use crate::runtime::state::{CallContext, PluginContext};
 
@@ -30,19 +32,18 @@ pub fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// The fallback handler of every listener: routes to a plugin or answers 404/405.
+/// The fallback handler of every listener: a websocket upgrade on a push route goes to the
+/// plugin's push channel; anything else is routed ([`route`]), checked, its body read
+/// ([`read_body`]), turned into the WIT request ([`wit_request`]) and handed to the plugin,
+/// whose answer is checked on the way back ([`into_response`]). Each step answers a refusal
+/// itself (404, 405, 413, 431, 400…).
 pub async fn dispatch(
     State(state): State<Arc<ListenerState>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response {
     let path = normalize_path(request.uri().path()).into_owned();
-    let is_upgrade = request
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if is_upgrade {
+    if is_websocket_upgrade(&request) {
         if let Some(m) = state.table.find_push(&path) {
             let (target, params) = (m.target.clone(), m.params);
             let (mut parts, _) = request.into_parts();
@@ -54,11 +55,63 @@ pub async fn dispatch(
             };
         }
     }
-    let Some(matched) = state.table.find_http(&path) else {
-        return json_error(StatusCode::NOT_FOUND, format!("no route for {path}"));
+    match serve_http(&state, path, remote, request).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+fn is_websocket_upgrade(request: &Request<Body>) -> bool {
+    request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// An HTTP request to a plugin route, from the route to the plugin's checked answer.
+async fn serve_http(
+    state: &ListenerState,
+    path: String,
+    remote: SocketAddr,
+    request: Request<Body>,
+) -> Result<Response, Response> {
+    let (matched, route) = route(state, &path, request.method().as_str())?;
+    let plugin = state.host.plugins[matched.target.plugin].clone();
+    let limits = &plugin.ctx.limits;
+    if request.headers().len() > limits.max_headers as usize {
+        return Err(json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "{} headers exceed the limit of {}",
+                request.headers().len(),
+                limits.max_headers
+            ),
+        ));
+    }
+    let (parts, body) = request.into_parts();
+    let (raw, staged) = read_body(state, &parts, body, limits.max_body_bytes).await?;
+    let (wit_request, call) = wit_request(&parts, path, route, matched, raw, staged, remote);
+    match plugin.handle_http(call, &wit_request).await {
+        Ok(response) => Ok(into_response(&plugin.ctx, response, limits.max_headers as usize).await),
+        Err(e) => Err(call_error(&e)),
+    }
+}
+
+/// The route of the table that serves `method` on `path`; 404 or 405 (with `Allow`) otherwise.
+// The refusal is the response itself, made once on the cold path; boxing it would gain nothing.
+#[allow(clippy::result_large_err)]
+fn route<'a>(
+    state: &'a ListenerState,
+    path: &str,
+    method: &str,
+) -> Result<(Matched<'a>, String), Response> {
+    let Some(matched) = state.table.find_http(path) else {
+        return Err(json_error(
+            StatusCode::NOT_FOUND,
+            format!("no route for {path}"),
+        ));
     };
-    let method = request.method().as_str().to_string();
-    let Some(route) = matched.target.route_for(&method).map(str::to_string) else {
+    let Some(route) = matched.target.route_for(method).map(str::to_string) else {
         let allowed = matched.target.allowed().to_header();
         let mut r = json_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -67,73 +120,47 @@ pub async fn dispatch(
         if let Ok(v) = HeaderValue::from_str(&allowed) {
             r.headers_mut().insert(header::ALLOW, v);
         }
-        return r;
+        return Err(r);
     };
-    let plugin = state.host.plugins[matched.target.plugin].clone();
-    let limits = &plugin.ctx.limits;
+    Ok((matched, route))
+}
 
-    if request.headers().len() > limits.max_headers as usize {
-        return json_error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!(
-                "{} headers exceed the limit of {}",
-                request.headers().len(),
-                limits.max_headers
-            ),
-        );
-    }
-
-    let base_url = format!(
-        "{}://{}",
-        request.uri().scheme_str().unwrap_or("http"),
-        request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost")
-    );
-    let headers: Vec<Header> = request
-        .headers()
-        .iter()
-        .map(|(k, v)| Header {
-            name: k.as_str().to_string(),
-            value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        })
-        .collect();
-    let query = request.uri().query().unwrap_or("").to_string();
-    let content_type = request
-        .headers()
+/// Reads the body: a multipart body streamed to staging files (and its text fields), anything
+/// else into memory up to `max_body_bytes`; a urlencoded form is decoded into fields too.
+async fn read_body(
+    state: &ListenerState,
+    parts: &Parts,
+    body: Body,
+    max_body_bytes: u64,
+) -> Result<(Vec<u8>, Staged), Response> {
+    let content_type = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = request.into_body();
-
-    let mut staged = Staged::default();
-    let mut raw = Vec::new();
+        .unwrap_or("");
     let mime = content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    let mut staged = Staged::default();
+    let mut raw = Vec::new();
     let result = if mime == "multipart/form-data" {
-        match multer::parse_boundary(&content_type) {
+        match multer::parse_boundary(content_type) {
             Ok(boundary) => stage_multipart(
                 body,
                 boundary,
                 &state.host.staging_dir,
                 state.host.upload_limit,
-                limits.max_body_bytes,
+                max_body_bytes,
             )
             .await
             .map(|s| staged = s),
             Err(e) => Err(StagingError::Malformed(e.to_string())),
         }
     } else {
-        read_limited(body, limits.max_body_bytes)
-            .await
-            .map(|b| raw = b)
+        read_limited(body, max_body_bytes).await.map(|b| raw = b)
     };
     if let Err(e) = result {
         let status = match e {
@@ -149,7 +176,7 @@ pub async fn dispatch(
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
+        return Err(response);
     }
     if mime == "application/x-www-form-urlencoded" {
         staged.form = url::form_urlencoded::parse(&raw)
@@ -159,13 +186,46 @@ pub async fn dispatch(
             })
             .collect();
     }
+    Ok((raw, staged))
+}
 
-    let wit_request = WitRequest {
-        method,
+/// The request as the plugin receives it, and the call's context holding its staged files.
+fn wit_request(
+    parts: &Parts,
+    path: String,
+    route: String,
+    matched: Matched<'_>,
+    raw: Vec<u8>,
+    staged: Staged,
+    remote: SocketAddr,
+) -> (WitRequest, CallContext) {
+    let base_url = format!(
+        "{}://{}",
+        parts.uri.scheme_str().unwrap_or("http"),
+        parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+    );
+    let headers: Vec<Header> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| Header {
+            name: k.as_str().to_string(),
+            value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        })
+        .collect();
+    let call = CallContext {
+        printer: matched.target.printer.clone(),
+        uploads: staged.files.into_iter().collect(),
+    };
+    let request = WitRequest {
+        method: parts.method.as_str().to_string(),
         path,
         route,
         params: matched.params,
-        query,
+        query: parts.uri.query().unwrap_or("").to_string(),
         headers,
         body: raw,
         form: staged.form,
@@ -175,14 +235,7 @@ pub async fn dispatch(
         base_url,
         remote_addr: remote.to_string(),
     };
-    let call = CallContext {
-        printer: matched.target.printer.clone(),
-        uploads: staged.files.into_iter().collect(),
-    };
-    match plugin.handle_http(call, &wit_request).await {
-        Ok(response) => into_response(&plugin.ctx, response, limits.max_headers as usize).await,
-        Err(e) => call_error(&e),
-    }
+    (request, call)
 }
 
 /// Turns a plugin's response into an HTTP response, checking what the plugin produced.
