@@ -162,7 +162,7 @@ impl Manifest {
             }
         }
         for host in &self.outbound_hosts {
-            crate::runtime::host::outbound::parse_origin(host)
+            super::outbound::parse_origin(host)
                 .map_err(|e| format!("key `outbound-hosts`: {e}"))?;
         }
         let l = &self.limits;

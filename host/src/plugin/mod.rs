@@ -8,6 +8,7 @@
 pub mod api;
 pub mod capability;
 pub mod manifest;
+pub mod outbound;
 pub mod package;
 pub mod route;
 

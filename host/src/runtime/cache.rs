@@ -9,7 +9,15 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use super::engine::CompileSource;
+/// Whether a component came from the on-disk cache or was compiled now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompileSource {
+    /// Deserialized from the cache: no compilation.
+    Cache,
+    /// Compiled now (and written to the cache).
+    Compiled,
+}
 
 /// The cache directory of one engine configuration.
 pub struct ComponentCache {

@@ -7,6 +7,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::Plugin;
+pub use super::cache::CompileSource;
 use super::cache::ComponentCache;
 use super::state::CallState;
 use crate::plugin::manifest::ceilings;
@@ -30,16 +31,6 @@ pub struct PluginEngine {
     engine: Engine,
     linker: Linker<CallState>,
     cache: ComponentCache,
-}
-
-/// Whether a component came from the on-disk cache or was compiled now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CompileSource {
-    /// Deserialized from the cache: no compilation.
-    Cache,
-    /// Compiled now (and written to the cache).
-    Compiled,
 }
 
 impl PluginEngine {

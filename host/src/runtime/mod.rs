@@ -7,12 +7,14 @@
 //! - [`state`]: what one call's store holds (the owned context) and its memory limiter.
 //! - [`host`]: the host side of every imported WIT interface, each behind its capability.
 //! - [`plugin`]: a loaded plugin: calling its exports, counting failures, disabling it.
+//! - [`hook`]: the hook calls queued for a plugin (events, ticks, socket traffic).
 //! - [`convert`]: core types to WIT types at the sandbox boundary.
 
 pub mod bindings;
 pub mod cache;
 pub mod convert;
 pub mod engine;
+pub mod hook;
 pub mod host;
 pub mod plugin;
 pub mod state;

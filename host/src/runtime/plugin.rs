@@ -7,15 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, TypedFunc};
 use wasmtime::{Store, Trap};
 
-use super::bindings::printfarm::plugin::push::{Connection, Message};
 use super::bindings::{Plugin, PluginIndices, WitRequest, WitResponse};
 use super::engine::{CompileSource, PluginEngine};
+pub use super::hook::Hook;
 use super::state::{CallContext, CallState, PluginContext};
-use crate::events::CoreEvent;
 use crate::plugin::api;
 use crate::plugin::Package;
 
@@ -25,24 +24,6 @@ pub const HOOK_QUEUE: usize = 1024;
 /// Extra wall-clock time beyond the CPU deadline before a call is abandoned: epochs do not
 /// interrupt a host call that is waiting (on the network, the database), this timeout does.
 pub const WALL_GRACE: Duration = Duration::from_millis(250);
-
-/// A hook call queued for a plugin.
-pub enum Hook {
-    /// A core event it subscribed to.
-    Event(CoreEvent),
-    /// Its timer fired.
-    Tick,
-    /// A client opened a push socket; the answer says whether to keep it.
-    PushOpen(Connection, oneshot::Sender<Result<(), String>>),
-    /// A client sent a message.
-    PushMessage(u64, Message),
-    /// A push socket closed.
-    PushClose(u64),
-    /// A frame arrived on an outbound socket.
-    SocketMessage(u64, Message),
-    /// An outbound socket closed.
-    SocketClose(u64, u16, String),
-}
 
 /// Why a call did not produce a result.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -14,11 +14,11 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::HostError;
-use super::host::outbound::OutboundPolicy;
 use super::host::sockets::SocketHub;
 use crate::events::EventBus;
 use crate::farm::scheduler::{ActivePrints, Scheduler};
 use crate::farm::Fleet;
+use crate::plugin::outbound::OutboundPolicy;
 use crate::plugin::{Capability, Grants, Limits, Manifest};
 use crate::storage::Storage;
 use printfarm_core::identity::Identities;

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::{FarmConfig, PluginSettings};
+use crate::plugin::outbound::OutboundPolicy;
 use crate::plugin::{Capability, Package};
 use crate::router::table::{build, MountPlan};
 use crate::router::Listener;
-use crate::runtime::host::outbound::OutboundPolicy;
 
 /// A server checked and ready to start.
 pub struct Plan {

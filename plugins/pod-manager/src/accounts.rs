@@ -21,44 +21,19 @@ use std::hash::{BuildHasher, Hasher};
 
 use printfarm_sdk::auth;
 use printfarm_sdk::{kv, Error, Request, Response};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::auth::cookie;
 use crate::browsable;
 use crate::config;
 use crate::drf;
+use crate::sessions::{cookie, hex, session_key, SessionRecord, CSRF_COOKIE, SESSION_COOKIE};
 use crate::time::now_ms;
 
-/// Django's session cookie.
-pub const SESSION_COOKIE: &str = "sessionid";
-/// Django's CSRF cookie.
-pub const CSRF_COOKIE: &str = "csrftoken";
 /// Django's CSRF cookie lifetime (CSRF_COOKIE_AGE, one year).
 const CSRF_COOKIE_AGE: u32 = 31_449_600;
 /// What DRF answers for a wrong user name or password.
 pub const INVALID_LOGIN: &str = "Invalid username/password.";
-
-/// What the plugin keeps per login session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionRecord {
-    /// The CSRF token issued with the session.
-    pub csrf: String,
-    /// The user (for the log and the sweep).
-    pub user: String,
-    /// When the farm session expires, Unix ms.
-    pub expires_ms: u64,
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn session_key(token: &str) -> String {
-    format!("session/{}", hex(&Sha256::digest(token.as_bytes())))
-}
 
 /// A fresh 64-character token. The std hasher's keys come from WASI's random source, fresh in
 /// every instance; hashing several of them with the clock gives an unguessable token without
@@ -72,14 +47,6 @@ pub fn random_token() -> String {
     }
     digest.update(crate::time::now_micros().to_le_bytes());
     hex(&digest.finalize())
-}
-
-/// The CSRF token issued with a session, if the session was opened here.
-pub fn csrf_of(session: &str) -> Option<String> {
-    kv::get_json::<SessionRecord>(&session_key(session))
-        .ok()
-        .flatten()
-        .map(|r| r.csrf)
 }
 
 /// The form (or JSON) fields of a login request.

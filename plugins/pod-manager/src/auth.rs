@@ -13,8 +13,8 @@
 use printfarm_sdk::auth::{self, Identity};
 use printfarm_sdk::{Error, Request};
 
-use crate::accounts;
 use crate::drf::{self, forbidden};
+use crate::sessions::{self, cookie};
 
 /// How a request authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,28 +38,6 @@ pub struct Principal {
 /// line here).
 pub fn is_unsafe(method: &str) -> bool {
     !matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
-}
-
-/// The value of a cookie of the request.
-pub fn cookie(req: &Request, name: &str) -> Option<String> {
-    cookie_in(req.header_all("cookie"), name)
-}
-
-/// The value of cookie `name` in `cookie` header values (`a=1; b=2`).
-pub fn cookie_in<'a>(headers: impl Iterator<Item = &'a str>, name: &str) -> Option<String> {
-    for header in headers {
-        for pair in header.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=') {
-                if k.trim() == name {
-                    let v = v.trim().trim_matches('"');
-                    if !v.is_empty() {
-                        return Some(v.to_string());
-                    }
-                }
-            }
-        }
-    }
-    None
 }
 
 /// The API key of `Authorization: Token <key>` or `X-Api-Key`.
@@ -87,7 +65,7 @@ pub fn session_identity(token: &str) -> Result<Option<Identity>, Error> {
 /// The caller, or `None` for anonymous requests. An API key that belongs to nobody is DRF's 403
 /// `Invalid token.`; a stale session cookie is simply ignored, as Django does.
 pub fn authenticate(req: &Request) -> Result<Option<Principal>, Error> {
-    if let Some(session) = cookie(req, accounts::SESSION_COOKIE) {
+    if let Some(session) = cookie(req, sessions::SESSION_COOKIE) {
         if let Some(identity) = session_identity(&session)? {
             return Ok(Some(Principal {
                 identity,
@@ -137,8 +115,8 @@ fn check_csrf(req: &Request, session: &str) -> Result<(), Error> {
         .header("x-csrftoken")
         .map(str::to_string)
         .or_else(|| req.form_field("csrfmiddlewaretoken").map(str::to_string));
-    let cookie = cookie(req, accounts::CSRF_COOKIE);
-    let issued = accounts::csrf_of(session);
+    let cookie = cookie(req, sessions::CSRF_COOKIE);
+    let issued = sessions::csrf_of(session);
     match (sent, cookie, issued) {
         (Some(s), Some(c), Some(i)) if !s.is_empty() && s == c && c == i => Ok(()),
         _ => Err(forbidden(drf::CSRF_FAILED)),

@@ -11,8 +11,8 @@
 use printfarm_sdk::{Error, Request, Response, ResponseBody};
 use serde_json::{json, Value};
 
-use crate::accounts::CSRF_COOKIE;
-use crate::auth::{self, cookie};
+use crate::auth;
+use crate::sessions::{cookie, CSRF_COOKIE, SESSION_COOKIE};
 
 /// Whether the client asked for HTML.
 pub fn wants_html(req: &Request) -> bool {
@@ -62,7 +62,7 @@ fn reason(status: u16) -> &'static str {
 
 /// A whole page: navigation, `title`, `content` (already HTML).
 fn layout(req: &Request, title: &str, content: &str) -> String {
-    let account = if cookie(req, crate::accounts::SESSION_COOKIE).is_some() {
+    let account = if cookie(req, SESSION_COOKIE).is_some() {
         r#"<a href="/accounts/logout/">Log out</a>"#
     } else {
         r#"<a href="/accounts/login/?next=/api/">Log in</a>"#

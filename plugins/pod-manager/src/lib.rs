@@ -17,6 +17,7 @@ pub mod drf;
 pub mod files;
 pub mod printers;
 pub mod printlogs;
+pub mod sessions;
 pub mod status;
 pub mod time;
 pub mod transfer;

@@ -31,12 +31,11 @@ use printfarm_sdk::push::{self, Connection, ConnectionId};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::accounts::SESSION_COOKIE;
-use crate::auth::cookie_in;
 use crate::config;
 use crate::drf;
 use crate::printers::{surface, Surface};
 use crate::printlogs::event_name;
+use crate::sessions::{cookie_in, SESSION_COOKIE};
 use crate::time::{now_micros, now_ms};
 
 /// Every printer gets a `current` at least this often, changed or not.

@@ -1,14 +1,12 @@
 //! `printfarm:plugin/outbound-http` and `outbound-ws`: traffic to allow-listed origins only.
 //!
-//! An origin is allowed when the manifest lists it in `outbound-hosts` and the operator's grant
-//! (`[plugins.<id>] outbound-hosts`, default: the manifest's list) keeps it. Redirects are not
-//! followed, so an allowed host cannot bounce a plugin to another one.
+//! An origin is allowed when the plugin's [`OutboundPolicy`](crate::plugin::outbound::OutboundPolicy)
+//! allows it. Redirects are not followed, so an allowed host cannot bounce a plugin to another one.
 
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite;
-use url::Url;
 
 use super::super::bindings::printfarm::plugin::outbound_http::{
     self, OutboundRequest, OutboundResponse,
@@ -16,9 +14,10 @@ use super::super::bindings::printfarm::plugin::outbound_http::{
 use super::super::bindings::printfarm::plugin::outbound_ws;
 use super::super::bindings::printfarm::plugin::push::Message;
 use super::super::bindings::{Header, HostError};
-use super::super::plugin::Hook;
+use super::super::hook::Hook;
 use super::super::state::CallState;
 use super::sockets::{Outgoing, SocketKind};
+use crate::plugin::outbound::OutboundRefusal;
 use crate::plugin::Capability;
 
 /// Timeout of an outbound request when the plugin gives none.
@@ -26,104 +25,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long opening an outbound websocket may take.
 pub const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `scheme://host:port`, with the scheme's default port filled in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    scheme: String,
-    host: String,
-    port: u16,
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
-    }
-}
-
-/// Parses an allow-list entry: `http(s)://host[:port]`, nothing after the authority.
-pub fn parse_origin(s: &str) -> Result<Origin, String> {
-    let url = Url::parse(s)
-        .map_err(|e| format!("`{s}` is not a URL ({e}); write scheme://host[:port]"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "`{s}`: only http and https origins can be allowed (websockets use the same entries)"
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
-        return Err(format!(
-            "`{s}`: an allowed host is scheme://host[:port], without path, query or credentials"
-        ));
-    }
-    origin_of(&url).ok_or_else(|| format!("`{s}` has no host"))
-}
-
-/// The origin a URL addresses; `ws`/`wss` count as `http`/`https`.
-fn origin_of(url: &Url) -> Option<Origin> {
-    let scheme = match url.scheme() {
-        "http" | "ws" => "http",
-        "https" | "wss" => "https",
-        _ => return None,
-    };
-    Some(Origin {
-        scheme: scheme.to_string(),
-        host: url.host_str()?.to_ascii_lowercase(),
-        port: url.port_or_known_default()?,
-    })
-}
-
-/// Where one plugin may send traffic.
-#[derive(Debug, Clone, Default)]
-pub struct OutboundPolicy {
-    allowed: Vec<Origin>,
-}
-
-impl OutboundPolicy {
-    /// The manifest's origins, narrowed by the operator's grant when one is given.
-    pub fn new(manifest: &[String], granted: Option<&[String]>) -> Result<OutboundPolicy, String> {
-        let declared: Vec<Origin> = manifest
-            .iter()
-            .map(|s| parse_origin(s))
-            .collect::<Result<_, _>>()?;
-        let allowed = match granted {
-            None => declared,
-            Some(granted) => {
-                let granted: Vec<Origin> = granted
-                    .iter()
-                    .map(|s| parse_origin(s))
-                    .collect::<Result<_, _>>()?;
-                declared
-                    .into_iter()
-                    .filter(|o| granted.contains(o))
-                    .collect()
-            }
-        };
-        Ok(OutboundPolicy { allowed })
-    }
-
-    /// Checks a URL against the allow-list.
-    pub fn check(&self, plugin: &str, url: &str) -> Result<Url, HostError> {
-        let parsed = Url::parse(url)
-            .map_err(|e| HostError::Invalid(format!("`{url}` is not a URL: {e}")))?;
-        let origin = origin_of(&parsed).ok_or_else(|| {
-            HostError::Invalid(format!(
-                "`{url}`: only http(s) and ws(s) URLs can be reached"
-            ))
-        })?;
-        if self.allowed.contains(&origin) {
-            Ok(parsed)
-        } else {
-            let allowed: Vec<String> = self.allowed.iter().map(Origin::to_string).collect();
-            Err(HostError::Denied(format!(
-                "outbound host {origin} denied for plugin `{plugin}`: it is not in its allowed hosts [{}] \
-                 (manifest `outbound-hosts` narrowed by [plugins.{plugin}] outbound-hosts)",
-                allowed.join(", ")
-            )))
+impl From<OutboundRefusal> for HostError {
+    fn from(refusal: OutboundRefusal) -> HostError {
+        match refusal {
+            OutboundRefusal::Invalid(message) => HostError::Invalid(message),
+            OutboundRefusal::Denied(message) => HostError::Denied(message),
         }
-    }
-
-    /// The allowed origins.
-    pub fn origins(&self) -> Vec<String> {
-        self.allowed.iter().map(Origin::to_string).collect()
     }
 }
 
@@ -321,29 +228,6 @@ impl outbound_ws::Host for CallState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origins_and_policy() {
-        assert_eq!(
-            parse_origin("https://app.obico.io").unwrap().to_string(),
-            "https://app.obico.io:443"
-        );
-        assert!(parse_origin("https://app.obico.io/api").is_err());
-        assert!(parse_origin("ftp://x").is_err());
-        let p = OutboundPolicy::new(
-            &["http://127.0.0.1:9000".into(), "https://a.example".into()],
-            Some(&["https://a.example:443".into()]),
-        )
-        .unwrap();
-        assert!(p.check("x", "https://a.example/v1?q=1").is_ok());
-        assert!(p.check("x", "wss://a.example/ws").is_ok());
-        let e = p.check("x", "http://127.0.0.1:9000/").unwrap_err();
-        assert!(matches!(e, HostError::Denied(m) if m.contains("127.0.0.1:9000")));
-        assert!(matches!(
-            p.check("x", "not a url").unwrap_err(),
-            HostError::Invalid(_)
-        ));
-    }
 
     fn request(url: &str, body: usize) -> OutboundRequest {
         OutboundRequest {

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::super::bindings::printfarm::plugin::push::{Connection, Message};
 use super::super::bindings::HostError;
-use super::super::plugin::Hook;
+use super::super::hook::Hook;
 
 /// Frames queued towards one socket before the host calls the socket too slow and refuses more.
 pub const SOCKET_QUEUE: usize = 256;
