@@ -27,15 +27,15 @@ const MAX_TOOLS: usize = 64;
 /// How much an estimate is trusted when a file carries several: lower wins.
 mod rank {
     /// OrcaSlicer / BambuStudio total, which includes preparation the model time leaves out.
-    pub const TOTAL: u8 = 0;
+    pub(super) const TOTAL: u8 = 0;
     /// PrusaSlicer's normal-mode estimate and its peers.
-    pub const NORMAL: u8 = 1;
+    pub(super) const NORMAL: u8 = 1;
     /// Single figures from other slicers (Cura, Simplify3D, ideaMaker…).
-    pub const OTHER: u8 = 2;
+    pub(super) const OTHER: u8 = 2;
     /// Orca/Bambu "model printing time": the objects only.
-    pub const MODEL: u8 = 3;
+    pub(super) const MODEL: u8 = 3;
     /// PrusaSlicer's silent (stealth) mode: the printer may not run in it.
-    pub const SILENT: u8 = 4;
+    pub(super) const SILENT: u8 = 4;
 }
 
 /// Per-tool filament lists beat single totals.

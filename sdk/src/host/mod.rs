@@ -1,10 +1,10 @@
 //! Typed wrappers of the host interfaces, one module per interface.
 
 pub mod auth;
-pub mod config;
+pub(crate) mod config;
 pub mod events;
 pub mod files;
-pub mod host_info;
+pub(crate) mod host_info;
 pub mod http;
 pub mod jobs;
 pub mod kv;

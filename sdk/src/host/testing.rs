@@ -109,14 +109,14 @@ pub(crate) mod kv {
         Ok(())
     }
 
-    pub fn get(key: &str) -> Result<Option<Vec<u8>>, HostError> {
+    pub(crate) fn get(key: &str) -> Result<Option<Vec<u8>>, HostError> {
         with(|s| {
             check(s, key)?;
             Ok(s.kv.get(key).cloned())
         })
     }
 
-    pub fn set(key: &str, value: &[u8]) -> Result<(), HostError> {
+    pub(crate) fn set(key: &str, value: &[u8]) -> Result<(), HostError> {
         with(|s| {
             check(s, key)?;
             if value.len() > s.kv_value_limit {
@@ -131,7 +131,7 @@ pub(crate) mod kv {
         })
     }
 
-    pub fn delete(key: &str) -> Result<(), HostError> {
+    pub(crate) fn delete(key: &str) -> Result<(), HostError> {
         with(|s| {
             check(s, key)?;
             s.kv.remove(key);
@@ -139,7 +139,7 @@ pub(crate) mod kv {
         })
     }
 
-    pub fn list_keys(prefix: &str, limit: u32) -> Result<Vec<String>, HostError> {
+    pub(crate) fn list_keys(prefix: &str, limit: u32) -> Result<Vec<String>, HostError> {
         with(|s| {
             check(s, prefix)?;
             Ok(s.kv

@@ -11,7 +11,7 @@ pub const HISTORY_MARGIN: usize = 256;
 
 /// One line as it went on the wire.
 #[derive(Debug, Clone)]
-pub struct SentLine {
+pub(super) struct SentLine {
     /// Its line number.
     pub number: u64,
     /// `N<n> <command>*<checksum>\n`.
@@ -24,14 +24,14 @@ pub struct SentLine {
 
 /// A bounded history of sent lines, by line number.
 #[derive(Debug)]
-pub struct History {
+pub(super) struct History {
     lines: VecDeque<SentLine>,
     capacity: usize,
 }
 
 impl History {
     /// A history that keeps `window + HISTORY_MARGIN` lines.
-    pub fn new(window: usize) -> History {
+    pub(super) fn new(window: usize) -> History {
         let capacity = window + HISTORY_MARGIN;
         History {
             lines: VecDeque::with_capacity(capacity),
@@ -42,7 +42,7 @@ impl History {
     /// Records a line sent for the first time, copying its bytes. Numbers must follow on from
     /// the last one. Once the history is full, the oldest line's buffer takes the new bytes, so
     /// streaming allocates nothing per line.
-    pub fn push(&mut self, number: u64, wire: &[u8], origin: Origin, long: bool) {
+    pub(super) fn push(&mut self, number: u64, wire: &[u8], origin: Origin, long: bool) {
         debug_assert!(self.lines.back().is_none_or(|l| l.number + 1 == number));
         let mut buffer = if self.lines.len() == self.capacity {
             self.lines.pop_front().map(|oldest| oldest.wire)
@@ -61,14 +61,14 @@ impl History {
     }
 
     /// The line sent with this number, if still kept.
-    pub fn get(&self, number: u64) -> Option<&SentLine> {
+    pub(super) fn get(&self, number: u64) -> Option<&SentLine> {
         let first = self.lines.front()?.number;
         let index = number.checked_sub(first)?;
         self.lines.get(usize::try_from(index).ok()?)
     }
 
     /// The oldest line number still kept.
-    pub fn oldest(&self) -> Option<u64> {
+    pub(super) fn oldest(&self) -> Option<u64> {
         self.lines.front().map(|l| l.number)
     }
 }

@@ -77,7 +77,7 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub fn new(file: PathBuf, file_size: u64) -> Tally {
+    pub(super) fn new(file: PathBuf, file_size: u64) -> Tally {
         Tally {
             file,
             file_size,
@@ -90,11 +90,11 @@ impl Tally {
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
+    pub(super) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
-    pub fn snapshot(&self) -> Progress {
+    pub(super) fn snapshot(&self) -> Progress {
         Progress {
             file: self.file.clone(),
             file_size: self.file_size,

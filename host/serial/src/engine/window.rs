@@ -35,7 +35,7 @@ impl Limits {
 
 /// A line on its way: sent, not yet acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InFlight {
+pub(super) struct InFlight {
     /// Its line number.
     pub number: u64,
     /// Its length on the wire.
@@ -49,7 +49,7 @@ pub struct InFlight {
 
 /// The lines in flight, oldest first.
 #[derive(Debug)]
-pub struct Window {
+pub(super) struct Window {
     limits: Limits,
     lines: VecDeque<InFlight>,
     bytes: usize,
@@ -57,7 +57,7 @@ pub struct Window {
 
 impl Window {
     /// An empty window with these limits.
-    pub fn new(limits: Limits) -> Window {
+    pub(super) fn new(limits: Limits) -> Window {
         Window {
             limits,
             lines: VecDeque::with_capacity(limits.lines.min(64)),
@@ -66,18 +66,18 @@ impl Window {
     }
 
     /// The limits in force.
-    pub fn limits(&self) -> Limits {
+    pub(super) fn limits(&self) -> Limits {
         self.limits
     }
 
     /// Changes the limits (the firmware revealed its buffers). Lines already in flight stay.
-    pub fn set_limits(&mut self, limits: Limits) {
+    pub(super) fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
     }
 
     /// Whether a line of `bytes` may be sent now. An empty window always takes one line, so
     /// a line longer than the stated buffer is not stuck forever.
-    pub fn has_room(&self, bytes: usize) -> bool {
+    pub(super) fn has_room(&self, bytes: usize) -> bool {
         self.lines.is_empty()
             || (self.lines.len() < self.limits.lines && self.bytes + bytes <= self.limits.bytes)
     }
@@ -85,7 +85,7 @@ impl Window {
     /// Whether two lines of `bytes` each may be sent now, in a window that holds at least
     /// three; an empty window always takes them. Asked before every new line while the
     /// firmware is motion-bound, so in effect it keeps the window one line smaller then.
-    pub fn has_room_for_two(&self, bytes: usize) -> bool {
+    pub(super) fn has_room_for_two(&self, bytes: usize) -> bool {
         let holds_three = self.limits.lines >= 3 && 3 * bytes <= self.limits.bytes;
         self.lines.is_empty()
             || !holds_three
@@ -94,50 +94,50 @@ impl Window {
     }
 
     /// Records a sent line.
-    pub fn push(&mut self, line: InFlight) {
+    pub(super) fn push(&mut self, line: InFlight) {
         self.bytes += line.bytes;
         self.lines.push_back(line);
     }
 
     /// Acknowledges the oldest line in flight.
-    pub fn ack_oldest(&mut self) -> Option<InFlight> {
+    pub(super) fn ack_oldest(&mut self) -> Option<InFlight> {
         let line = self.lines.pop_front()?;
         self.bytes -= line.bytes;
         Some(line)
     }
 
     /// The oldest line in flight.
-    pub fn oldest(&self) -> Option<InFlight> {
+    pub(super) fn oldest(&self) -> Option<InFlight> {
         self.lines.front().copied()
     }
 
     /// Whether nothing is in flight.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.lines.is_empty()
     }
 
     /// The lines in flight, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = &InFlight> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = &InFlight> {
         self.lines.iter()
     }
 
     /// Whether line `number` is in flight.
-    pub fn contains(&self, number: u64) -> bool {
+    pub(super) fn contains(&self, number: u64) -> bool {
         self.lines.iter().any(|l| l.number == number)
     }
 
     /// How many lines in flight have a number above `number`.
-    pub fn count_after(&self, number: u64) -> usize {
+    pub(super) fn count_after(&self, number: u64) -> usize {
         self.lines.iter().filter(|l| l.number > number).count()
     }
 
     /// Whether a long-running command is in flight.
-    pub fn any_long(&self) -> bool {
+    pub(super) fn any_long(&self) -> bool {
         self.lines.iter().any(|l| l.long)
     }
 
     /// Forgets every line in flight (the firmware discarded them: a resend request or a reset).
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.lines.clear();
         self.bytes = 0;
     }

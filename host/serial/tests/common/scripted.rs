@@ -11,7 +11,7 @@ use std::time::Duration;
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
 
 /// The firmware side of a pty: the lines the host wrote, and a way to answer them.
-pub struct ScriptedPort {
+pub(crate) struct ScriptedPort {
     /// The path the host opens (a symlink to the pty's slave).
     pub link: PathBuf,
     writer: std::fs::File,
@@ -22,7 +22,7 @@ pub struct ScriptedPort {
 
 impl ScriptedPort {
     /// A raw pty linked as `dir/name`, with a thread reading what the host writes.
-    pub fn open(dir: &Path, name: &str) -> ScriptedPort {
+    pub(crate) fn open(dir: &Path, name: &str) -> ScriptedPort {
         let pair = nix::pty::openpty(None, None).expect("openpty");
         let mut termios = tcgetattr(&pair.slave).expect("tcgetattr");
         cfmakeraw(&mut termios);
@@ -59,12 +59,12 @@ impl ScriptedPort {
     }
 
     /// The next line the host wrote, or `None` if none came within `timeout`.
-    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+    pub(crate) fn next_line(&self, timeout: Duration) -> Option<String> {
         self.lines.recv_timeout(timeout).ok()
     }
 
     /// Writes one reply line.
-    pub fn say(&mut self, text: &str) {
+    pub(crate) fn say(&mut self, text: &str) {
         self.writer
             .write_all(format!("{text}\n").as_bytes())
             .expect("write to the pty");

@@ -39,6 +39,8 @@ pub struct RemoteArgs {
 }
 
 /// The remote commands.
+// The flattened fields take their help from their own types.
+#[allow(missing_docs)]
 #[derive(clap::Subcommand, Debug)]
 pub enum RemoteCommand {
     /// List the printers with their state.

@@ -44,7 +44,7 @@ use crate::protocol::reply::{self, FirmwareInfo, Reply};
 use crate::transport;
 
 /// Progress events are sent at most this often per printer.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+pub(super) const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// Read size: a burst of replies from a fast firmware fits in one read.
 const READ_CHUNK: usize = 4096;
 /// Lines kept for resends beyond the largest window we allow.
