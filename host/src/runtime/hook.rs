@@ -1,7 +1,6 @@
-//! The hook calls a plugin receives besides HTTP requests, queued for its hook worker (see
-//! [`LoadedPlugin::start_hook_worker`](super::plugin::LoadedPlugin::start_hook_worker)). Its own
-//! file so that the sockets that queue hooks and the plugin that runs them both depend on it,
-//! not on each other.
+//! The hook calls a plugin receives besides HTTP requests, queued for its hook worker (which
+//! `LoadedPlugin::start_hook_worker` starts). Its own file so that the sockets that queue hooks
+//! and the plugin that runs them both depend on it, not on each other.
 
 use tokio::sync::oneshot;
 
