@@ -48,6 +48,8 @@ mod wasm {
     ///
     /// # Safety
     /// `buf` points at `count` readable bytes, as for POSIX `write`.
+    // Exported to the C library by name: public by necessity, not for Rust callers.
+    #[allow(unreachable_pub)]
     #[no_mangle]
     pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> isize {
         if count == 0 {
@@ -73,6 +75,7 @@ mod wasm {
     }
 
     /// The C library's `getenv`: a plugin's environment is empty.
+    #[allow(unreachable_pub)]
     #[no_mangle]
     pub extern "C" fn getenv(_name: *const c_char) -> *mut c_char {
         std::ptr::null_mut()

@@ -23,16 +23,16 @@ mod imp {
     use crate::bindings::printfarm::plugin::kv as raw;
     use crate::HostError;
 
-    pub fn get(key: &str) -> Result<Option<Vec<u8>>, HostError> {
+    pub(super) fn get(key: &str) -> Result<Option<Vec<u8>>, HostError> {
         raw::get(key).map_err(Into::into)
     }
-    pub fn set(key: &str, value: &[u8]) -> Result<(), HostError> {
+    pub(super) fn set(key: &str, value: &[u8]) -> Result<(), HostError> {
         raw::set(key, value).map_err(Into::into)
     }
-    pub fn delete(key: &str) -> Result<(), HostError> {
+    pub(super) fn delete(key: &str) -> Result<(), HostError> {
         raw::delete(key).map_err(Into::into)
     }
-    pub fn list_keys(prefix: &str, limit: u32) -> Result<Vec<String>, HostError> {
+    pub(super) fn list_keys(prefix: &str, limit: u32) -> Result<Vec<String>, HostError> {
         raw::list_keys(prefix, limit).map_err(Into::into)
     }
 }
