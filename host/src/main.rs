@@ -98,6 +98,19 @@ enum PluginCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Write a new plugin crate that builds, checks and runs as it is (a route, a unit test,
+    /// its manifest, a README with the commands).
+    New {
+        /// The plugin id (lowercase letters, digits, `-`), also the crate's name.
+        id: String,
+        /// The directory to create. Default: ./<id>.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The printfarm-sdk crate to depend on. Default: the `sdk` directory of the checkout
+        /// this binary was built in, when there is one.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -131,6 +144,9 @@ fn main() -> std::process::ExitCode {
             Command::Plugin {
                 command: PluginCommand::Check { dir, config },
             } => check(&dir, config.as_deref()).await,
+            Command::Plugin {
+                command: PluginCommand::New { id, dir, sdk },
+            } => new_plugin(&id, dir, sdk),
             Command::User {
                 command:
                     UserCommand::Add {
@@ -195,6 +211,28 @@ fn config_name(path: Option<&Path>) -> String {
         None if Path::new("printfarm.toml").is_file() => "printfarm.toml".into(),
         None => "<embedded defaults>".into(),
     }
+}
+
+/// Writes a plugin skeleton and says what to do next.
+fn new_plugin(id: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(id));
+    // target/<profile>/printfarm in a checkout: the SDK is ../../sdk from the binary's directory.
+    let sdk = match sdk {
+        Some(sdk) => sdk,
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("sdk")))
+            .filter(|sdk| sdk.join("Cargo.toml").is_file())
+            .context("no printfarm-sdk found next to this binary; pass --sdk DIR (the `sdk` directory of a printfarm checkout)")?,
+    };
+    for path in printfarm::cli::new_plugin::write(&dir, id, &sdk)? {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "next: cd {} && cargo test; then see its README.md",
+        dir.display()
+    );
+    Ok(())
 }
 
 /// Checks a config with every plugin it enables: the plan, without starting it.

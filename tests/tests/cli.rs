@@ -533,3 +533,38 @@ async fn check_reports_every_problem_and_touches_nothing() {
     );
     assert!(!dir.path().join("data").join("printfarm.db").exists());
 }
+
+/// `printfarm plugin new` writes a crate whose manifest the host accepts and whose source serves
+/// the manifest's route; it refuses to write over a directory and names the id's rules.
+#[tokio::test]
+async fn plugin_new_writes_a_skeleton_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("greeter");
+    let target_arg = target.display().to_string();
+    let out = ok(&cli(&["plugin", "new", "greeter", "--dir", &target_arg], &[]).await);
+    assert!(
+        out.contains("plugin.toml") && out.contains("src/lib.rs"),
+        "{out}"
+    );
+    let manifest = std::fs::read_to_string(target.join("plugin.toml")).unwrap();
+    assert!(manifest.contains("id = \"greeter\""), "{manifest}");
+    let source = std::fs::read_to_string(target.join("src/lib.rs")).unwrap();
+    assert!(source.contains("export_plugin!"), "{source}");
+    let cargo = std::fs::read_to_string(target.join("Cargo.toml")).unwrap();
+    let sdk = cargo
+        .lines()
+        .find_map(|line| line.split("path = \"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a path dependency on the SDK");
+    assert!(
+        std::path::Path::new(sdk).join("Cargo.toml").is_file(),
+        "{sdk} is not the SDK"
+    );
+    let err = failed(&cli(&["plugin", "new", "greeter", "--dir", &target_arg], &[]).await);
+    assert!(err.contains("already exists"), "{err}");
+    let err = failed(&cli(&["plugin", "new", "Bad_Name", "--dir", &target_arg], &[]).await);
+    assert!(
+        err.contains("Bad_Name") && err.contains("lowercase"),
+        "{err}"
+    );
+}
