@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 
 use crate::plugin::api;
+use crate::plugin::manifest::is_valid_id;
 
 /// The skeleton's files for plugin `id`, depending on the SDK at `sdk`: (relative path, text).
 pub fn skeleton(id: &str, sdk: &Path) -> Vec<(&'static str, String)> {
@@ -119,12 +120,7 @@ and `printfarm check`, `printfarm serve`, `curl http://127.0.0.1:8080/{id}/hello
 /// Writes the skeleton of plugin `id` into a new directory `dir`; `sdk` is the SDK crate's
 /// directory (made absolute). Refuses a bad id and a directory that exists.
 pub fn write(dir: &Path, id: &str, sdk: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let id_ok = id.len() <= 64
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !id_ok {
+    if !is_valid_id(id) {
         bail!("`{id}` cannot be a plugin id: use 1-64 lowercase letters, digits or `-`, starting with a letter");
     }
     if !sdk.join("Cargo.toml").is_file() {

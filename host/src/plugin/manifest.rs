@@ -113,6 +113,16 @@ pub mod ceilings {
     pub const DEADLINE_MS: u64 = 60_000;
 }
 
+/// Whether `id` can be a plugin id: 1-64 lowercase letters, digits or `-`, starting with a
+/// letter (it becomes a URL segment, a crate name and a config table's key).
+pub fn is_valid_id(id: &str) -> bool {
+    id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 impl Manifest {
     /// Parses and validates a manifest. `origin` names the file in error messages.
     pub fn parse(text: &str, origin: &str) -> Result<Manifest, String> {
@@ -123,13 +133,7 @@ impl Manifest {
 
     /// Semantic checks that serde cannot express.
     fn validate(&self) -> Result<(), String> {
-        let id_ok = self.id.len() <= 64
-            && self.id.starts_with(|c: char| c.is_ascii_lowercase())
-            && self
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !id_ok {
+        if !is_valid_id(&self.id) {
             return Err(format!(
                 "key `id`: `{}` must be 1-64 lowercase letters, digits or `-`, starting with a letter",
                 self.id
