@@ -72,6 +72,15 @@ fn strip_parenthesised(line: &str) -> Option<&str> {
     (!kept.is_empty()).then_some(kept)
 }
 
+/// Whether `command` (a stripped line) is the G-code `code` (`M105`), in any case, whatever its
+/// arguments.
+pub fn is_code(command: &str, code: &str) -> bool {
+    command
+        .split_ascii_whitespace()
+        .next()
+        .is_some_and(|first| first.eq_ignore_ascii_case(code))
+}
+
 /// Appends `N<number> <command>*<checksum>\n` to `out`: the exact bytes that go on the wire.
 pub fn write_numbered(out: &mut Vec<u8>, number: u64, command: &str) {
     let start = out.len();
@@ -137,6 +146,15 @@ pub enum NumberedLineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_is_its_first_word_in_any_case() {
+        assert!(is_code("M105", "M105"));
+        assert!(is_code("m112 ; stop", "M112"));
+        assert!(is_code("M105 T0", "M105"));
+        assert!(!is_code("M1050", "M105"));
+        assert!(!is_code("G1 M105", "M105"));
+    }
 
     #[test]
     fn word_wise_checksum_equals_the_byte_wise_xor_at_every_length() {

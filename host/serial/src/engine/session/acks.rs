@@ -9,7 +9,7 @@ use super::resend::OkAfterResend;
 use super::{stated_limits, Session};
 use crate::engine::control::EngineEvent;
 use crate::engine::progress::Origin;
-use crate::protocol::line::{self, parse_numbered};
+use crate::protocol::line::{self, is_code, parse_numbered};
 use crate::protocol::reply::Ack;
 
 /// What says that a line was taken, which decides whether its latency says how fast the
@@ -138,12 +138,7 @@ impl Session {
         self.window.iter().map(|line| line.number).find(|&number| {
             self.history.get(number).is_some_and(|sent| {
                 let wire = line::text(&sent.wire);
-                parse_numbered(wire.trim_end()).is_ok_and(|(_, command)| {
-                    command
-                        .split_ascii_whitespace()
-                        .next()
-                        .is_some_and(|code| code.eq_ignore_ascii_case("M105"))
-                })
+                parse_numbered(wire.trim_end()).is_ok_and(|(_, command)| is_code(command, "M105"))
             })
         })
     }

@@ -5,7 +5,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::Session;
 use crate::engine::control::{Control, EngineEvent, SessionEnd};
-use crate::protocol::line::strip;
+use crate::protocol::line::{is_code, strip};
 use crate::protocol::reply::Action;
 
 impl Session {
@@ -67,8 +67,5 @@ impl Session {
 }
 
 fn is_emergency_stop(command: &str) -> bool {
-    command
-        .split_ascii_whitespace()
-        .next()
-        .is_some_and(|code| code.eq_ignore_ascii_case("M112"))
+    is_code(command, "M112")
 }

@@ -35,12 +35,8 @@ impl Session {
         // The firmware answered: whatever was asked is now known.
         self.probing = false;
         // The firmware has every line before the one it asks for.
-        while self
-            .window
-            .oldest()
-            .is_some_and(|line| line.number < requested)
-        {
-            self.ack_oldest(Evidence::Implied);
+        if let Some(before) = requested.checked_sub(1) {
+            self.ack_through(before, Evidence::Implied);
         }
         if !self.numbered_oks && !inferred {
             match self.ok_after_resend {
