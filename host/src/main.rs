@@ -185,32 +185,32 @@ fn main() -> std::process::ExitCode {
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<FarmConfig> {
-    let (config, problems) = load_config_all(path)?;
-    match printfarm::config::ConfigError::from_problems(&config_name(path), problems) {
-        Some(error) => Err(error.into()),
-        None => Ok(config),
+    let (config, _, problems) = load_config_all(path)?;
+    if !problems.is_empty() {
+        anyhow::bail!("{}", problems.join("\n"));
     }
+    Ok(config)
 }
 
-/// The config (`--config`, else ./printfarm.toml, else the embedded defaults) with every problem
-/// found in it; an error only when it cannot be read as a config at all.
-fn load_config_all(path: Option<&Path>) -> anyhow::Result<(FarmConfig, Vec<String>)> {
-    match path {
-        Some(p) => Ok(FarmConfig::load_all(p)?),
-        None if Path::new("printfarm.toml").is_file() => {
-            Ok(FarmConfig::load_all(Path::new("printfarm.toml"))?)
+/// The config (`--config`, else ./printfarm.toml, else the embedded defaults), its name, and
+/// every problem found in it, each after that name; an error only when it cannot be read as a
+/// config at all.
+fn load_config_all(path: Option<&Path>) -> anyhow::Result<(FarmConfig, String, Vec<String>)> {
+    let file = match path {
+        Some(p) => p,
+        None if Path::new("printfarm.toml").is_file() => Path::new("printfarm.toml"),
+        None => {
+            let name = "<embedded defaults>".to_string();
+            return Ok((FarmConfig::embedded_defaults(), name, Vec::new()));
         }
-        None => Ok((FarmConfig::embedded_defaults(), Vec::new())),
-    }
-}
-
-/// How problems of the config at `path` name it.
-fn config_name(path: Option<&Path>) -> String {
-    match path {
-        Some(p) => p.display().to_string(),
-        None if Path::new("printfarm.toml").is_file() => "printfarm.toml".into(),
-        None => "<embedded defaults>".into(),
-    }
+    };
+    let (config, problems) = FarmConfig::load_all(file)?;
+    let name = file.display().to_string();
+    let problems = problems
+        .into_iter()
+        .map(|problem| format!("{name}: {problem}"))
+        .collect();
+    Ok((config, name, problems))
 }
 
 /// Writes a plugin skeleton and says what to do next.
@@ -237,12 +237,7 @@ fn new_plugin(id: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> anyhow::R
 
 /// Checks a config with every plugin it enables: the plan, without starting it.
 fn check_farm(path: Option<&Path>) -> anyhow::Result<()> {
-    let name = config_name(path);
-    let (config, problems) = load_config_all(path)?;
-    let problems = problems
-        .into_iter()
-        .map(|problem| format!("{name}: {problem}"))
-        .collect();
+    let (config, name, problems) = load_config_all(path)?;
     let plan = printfarm::server::Plan::build(config, problems)?;
     println!("{name} can start:");
     println!("  {} printers", plan.config.printers.len());
@@ -272,18 +267,13 @@ async fn serve(
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
-    let name = config_name(config.as_deref());
-    let (mut config, problems) = load_config_all(config.as_deref())?;
+    let (mut config, _, problems) = load_config_all(config.as_deref())?;
     if let Some(d) = data_dir {
         config.data_dir = Some(d);
     }
     if let Some(l) = listen {
         config.listen = l;
     }
-    let problems = problems
-        .into_iter()
-        .map(|problem| format!("{name}: {problem}"))
-        .collect();
     let plan = printfarm::server::Plan::build(config, problems)?;
     let prepared = printfarm::server::start(plan).await?;
     printfarm::server::serve(prepared).await
