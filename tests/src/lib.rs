@@ -344,13 +344,27 @@ impl Server {
         name: &str,
         text: String,
     ) -> serde_json::Value {
+        let (status, body) = self.upload(path, name, text.into_bytes()).await;
+        assert_eq!(status, 201, "upload of {name}: {body}");
+        body
+    }
+
+    /// Uploads `bytes` as a file named `name` to the library through the host API (`POST
+    /// /farm/api/files`), at `path` when given; returns the status and the JSON body (`null`
+    /// when the body is not JSON), whatever they are.
+    pub async fn upload(
+        &self,
+        path: Option<&str>,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
         let mut form = reqwest::multipart::Form::new();
         if let Some(path) = path {
             form = form.text("path", path.to_string());
         }
         let form = form.part(
             "file",
-            reqwest::multipart::Part::text(text).file_name(name.to_string()),
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
         );
         let response = self
             .client()
@@ -359,10 +373,11 @@ impl Server {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(status, 201, "upload of {name}: {body}");
-        body
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Queues one copy of library file `file` on `printer` through the host API, which must
