@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use printfarm::config::FarmConfig;
+use printfarm::plugin::outbound::OutboundPolicy;
 use printfarm::plugin::Package;
 use printfarm::runtime::state::{CallContext, PluginContext};
 use printfarm::runtime::{LoadedPlugin, PluginEngine, Services};
@@ -296,16 +297,15 @@ async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
     let engine = PluginEngine::new(&scratch.path().join("cache"))?;
     let services = Arc::new(Services::scratch(scratch.path()).await?);
     // Checked as if the operator granted everything the plugin declares.
-    let ctx = Arc::new(
-        PluginContext::new(
-            &m,
-            m.capabilities.iter().copied(),
-            None,
-            settings.config_json().to_string(),
-            services,
-        )
-        .map_err(anyhow::Error::msg)?,
-    );
+    let outbound = OutboundPolicy::new(&m.outbound_hosts, None)
+        .map_err(|e| anyhow::anyhow!("[plugins.{}] outbound-hosts: {e}", m.id))?;
+    let ctx = Arc::new(PluginContext::new(
+        &m,
+        m.capabilities.iter().copied(),
+        outbound,
+        settings.config_json().to_string(),
+        services,
+    ));
     let plugin = LoadedPlugin::load(&engine, package, ctx)?;
     plugin
         .begin(CallContext::default())

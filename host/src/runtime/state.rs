@@ -143,24 +143,23 @@ pub struct PluginContext {
 
 impl PluginContext {
     /// The context of a plugin: its manifest's declarations narrowed by the operator's grants
-    /// (`granted` capabilities, and `outbound_grant` origins when given), with its validated config.
+    /// (`granted` capabilities, and the `outbound` policy the plan checked), with its validated
+    /// config.
     pub fn new(
         manifest: &Manifest,
         granted: impl IntoIterator<Item = Capability>,
-        outbound_grant: Option<&[String]>,
+        outbound: OutboundPolicy,
         config_json: String,
         services: Arc<Services>,
-    ) -> Result<PluginContext, String> {
-        let outbound = OutboundPolicy::new(&manifest.outbound_hosts, outbound_grant)
-            .map_err(|e| format!("[plugins.{}] outbound-hosts: {e}", manifest.id))?;
-        Ok(PluginContext {
+    ) -> PluginContext {
+        PluginContext {
             id: manifest.id.clone(),
             grants: Grants::new(manifest.capabilities.iter().copied(), granted),
             limits: manifest.limits.clone(),
             config_json,
             outbound,
             services,
-        })
+        }
     }
 
     /// Checks a capability, as a WIT error the guest receives.

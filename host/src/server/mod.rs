@@ -115,19 +115,16 @@ pub async fn start(plan: Plan) -> anyhow::Result<Prepared> {
         package,
         settings,
         granted,
+        outbound,
     } in planned
     {
-        let manifest = &package.manifest;
-        let ctx = Arc::new(
-            PluginContext::new(
-                manifest,
-                granted,
-                settings.outbound_hosts.as_deref(),
-                settings.config_json().to_string(),
-                services.clone(),
-            )
-            .map_err(anyhow::Error::msg)?,
-        );
+        let ctx = Arc::new(PluginContext::new(
+            &package.manifest,
+            granted,
+            outbound,
+            settings.config_json().to_string(),
+            services.clone(),
+        ));
         let started = std::time::Instant::now();
         let loaded = LoadedPlugin::load(&engine, package, ctx)?;
         tracing::info!(plugin = %loaded.id(), source = ?loaded.compiled, ms = started.elapsed().as_millis() as u64, "plugin loaded");

@@ -32,6 +32,8 @@ pub struct PlannedPlugin {
     /// The capabilities the operator granted (for a shipped plugin without `grants`, all it
     /// declares).
     pub granted: Vec<Capability>,
+    /// Where it may send traffic: its manifest's origins narrowed by the operator's grant.
+    pub outbound: OutboundPolicy,
 }
 
 /// Every problem that keeps a config from starting, each saying where it is and what to do.
@@ -220,15 +222,17 @@ fn select_plugins(config: &FarmConfig, problems: &mut Vec<String>) -> Vec<Planne
                 None if shipped => manifest.capabilities.clone(),
                 None => Vec::new(),
             };
-            if let Err(e) =
+            let outbound =
                 OutboundPolicy::new(&manifest.outbound_hosts, settings.outbound_hosts.as_deref())
-            {
-                problems.push(format!("[plugins.{}] outbound-hosts: {e}", manifest.id));
-            }
+                    .unwrap_or_else(|e| {
+                        problems.push(format!("[plugins.{}] outbound-hosts: {e}", manifest.id));
+                        OutboundPolicy::default()
+                    });
             PlannedPlugin {
                 package,
                 settings,
                 granted,
+                outbound,
             }
         })
         .collect()

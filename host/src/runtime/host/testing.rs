@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::super::state::{CallContext, CallState, PluginContext, Services};
+use crate::plugin::outbound::OutboundPolicy;
 use crate::plugin::{Capability, Manifest};
 
 /// Scratch services (a database and library in a temporary directory, no printers) shared by
@@ -42,14 +43,15 @@ impl Harness {
             .iter()
             .map(|name| name.parse().expect("a known capability"))
             .collect();
+        let outbound =
+            OutboundPolicy::new(&manifest.outbound_hosts, None).expect("valid test origins");
         let context = PluginContext::new(
             &manifest,
             granted,
-            None,
+            outbound,
             "{\"colour\": \"teal\"}".to_string(),
             self.services.clone(),
-        )
-        .expect("a valid test context");
+        );
         CallState::new(Arc::new(context), CallContext::default())
     }
 
