@@ -34,12 +34,16 @@
 //! Build it with `cargo build --target wasm32-wasip2 --release`: the resulting `.wasm` file
 //! is already a component.
 //!
-//! ## Every call runs in a fresh instance
+//! ## Memory does not carry state from one call to another
 //!
-//! The host instantiates the plugin anew for every request and every hook call (`init`,
-//! `on_event`, `on_tick`, the push and socket hooks), and throws the instance away afterwards.
-//! Globals, `static`s, `thread_local!`s and lazily initialised caches therefore never survive
-//! from one call to the next. Keep everything that must persist in the [`kv`] store.
+//! By default the host instantiates the plugin anew for every request and every hook call
+//! (`init`, `on_event`, `on_tick`, the push and socket hooks), and throws the instance away
+//! afterwards. A plugin whose manifest sets `limits.calls-per-instance` above 1 lets the host
+//! keep an instance after a call that succeeded and call it again (about twice the rate for a
+//! trivial route); concurrent calls still run in different instances, `init` runs in one of its
+//! own, and an instance is dropped after a failed call. Either way, globals, `static`s,
+//! `thread_local!`s and caches may or may not be there on the next call: keep everything that
+//! must persist in the [`kv`] store, and use memory only for what can be rebuilt.
 //!
 //! ## Printing
 //!

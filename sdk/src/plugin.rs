@@ -18,10 +18,11 @@ use crate::{Request, Response, Router};
 ///
 /// Only [`router`](Plugin::router) is required; every hook has a default that does nothing.
 ///
-/// **Every call runs in a fresh instance.** The host instantiates the plugin for each request
-/// and each hook call and discards the instance afterwards, under the plugin's deadline and
-/// memory limit (`[limits]` in `plugin.toml`). Nothing kept in memory survives between calls:
-/// keep state in the [`kv`](crate::kv) store. A panic traps the call (the SDK writes the panic
+/// **Memory does not carry state between calls.** By default the host instantiates the plugin
+/// for each request and each hook call and discards the instance afterwards, under the plugin's
+/// deadline and memory limit (`[limits]` in `plugin.toml`); with `limits.calls-per-instance`
+/// above 1 it may call a kept instance again instead (never two calls at once, never after a
+/// failed call). Keep state in the [`kv`](crate::kv) store. A panic traps the call (the SDK writes the panic
 /// message to the host's log first): a request then answers 500, and the host counts a failure (after `limits.failures-before-disable` consecutive
 /// failures it disables the plugin).
 ///

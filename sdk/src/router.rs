@@ -15,7 +15,7 @@ type ErrorHandler = Box<dyn Fn(&Error) -> Response>;
 /// The methods an [`Endpoint`] answers, as the manifest writes them (`"GET"`, `"GET,POST"`,
 /// `"*"`).
 ///
-/// A router is built anew for every request (every call runs in a fresh instance), so building
+/// A router is built anew for every request (most calls run in a fresh instance), so building
 /// one must not cost a string per route: the spec is kept as given (a literal is not copied) and
 /// the standard methods are read into a bit set once.
 struct Methods {
@@ -111,7 +111,7 @@ struct Endpoint {
 /// ```
 ///
 /// A plugin builds its router in [`Plugin::router`](crate::Plugin::router) on every request
-/// (each request runs in a fresh instance), so keep construction cheap: register plain
+/// (most requests run in a fresh instance), so keep construction cheap: register plain
 /// functions and closures, and do the work inside them.
 pub struct Router {
     /// In registration order: the first endpoint that matches a request's route and method

@@ -1,8 +1,10 @@
 //! What a plugin call costs against a native route, measured from outside: `wrk` (Debian's
-//! package), a separate process, loads a trivial plugin route (`hello`'s `GET /hello/health`,
-//! which makes no host call) and a trivial native route (`GET /farm/health`) of a release
-//! server in alternating rounds, and the bench prints each round, the medians and their ratio
-//! (the goal is a plugin route at 70 % of the native one or more).
+//! package), a separate process, loads a trivial native route (`GET /farm/health`) and a trivial
+//! plugin route (`hello`'s `GET /health`, which makes no host call) of a release server in
+//! alternating rounds, the plugin twice: as shipped, with a fresh instance per call, and as a
+//! variant that lets an instance serve calls in turn (`limits.calls-per-instance = 1000`). It
+//! prints each round, the medians and each plugin figure's ratio to the native one (the goal is
+//! a plugin route at 70 % of the native one or more).
 //!
 //! Run (the release server is built first; a release build of wasmtime from scratch takes about
 //! 10 minutes on 2 cores):
@@ -57,27 +59,47 @@ fn main() {
     let rounds: usize = env_or("BENCH_ROUNDS", 3);
     let connections: u32 = env_or("BENCH_CONNECTIONS", 16);
     let threads: u32 = env_or("BENCH_THREADS", 2);
-    let server = Server::start("");
-    let plugin = server.url("/hello/health");
-    let native = server.url("/farm/health");
-    // Warm-up: the component compiled and cached, the pools filled.
-    wrk(&plugin, 1, 2, 1);
-    wrk(&native, 1, 2, 1);
-    println!("wrk -t{threads} -c{connections} -d{secs}s, {rounds} alternating rounds per route");
-    let (mut plugin_rates, mut native_rates) = (Vec::new(), Vec::new());
-    for round in 1..=rounds {
-        let p = wrk(&plugin, threads, connections, secs);
-        let n = wrk(&native, threads, connections, secs);
-        println!(
-            "round {round}: plugin {p:>8.0} requests/s, native {n:>8.0} requests/s ({:.1} %)",
-            100.0 * p / n
-        );
-        plugin_rates.push(p);
-        native_rates.push(n);
+    // `hello` as shipped (a fresh instance per call) and the same component allowed to serve
+    // calls in turn from a kept instance (`limits.calls-per-instance`).
+    let warm = package_variant(&shipped_plugins().join("hello"), "hello-warm", |m| {
+        m.replace("mount = \"/hello\"", "mount = \"/hello-warm\"")
+            .replace("calls-per-instance = 1 ", "calls-per-instance = 1000 ")
+    });
+    let server = Server::start(&plugin_dir_config(
+        warm.path(),
+        "hello-warm",
+        "grants = [\"kv\"]\n",
+    ));
+    let routes = [
+        ("native", server.url("/farm/health")),
+        ("plugin, fresh instances", server.url("/hello/health")),
+        ("plugin, kept instances", server.url("/hello-warm/health")),
+    ];
+    // Warm-up: the components compiled and cached, the pools filled.
+    for (_, url) in &routes {
+        wrk(url, 1, 2, 1);
     }
-    let (p, n) = (median(&mut plugin_rates), median(&mut native_rates));
-    println!(
-        "median: plugin route {p:.0} requests/s, native route {n:.0} requests/s: plugin at {:.1} % of native (goal >= 70 %)",
-        100.0 * p / n
-    );
+    println!("wrk -t{threads} -c{connections} -d{secs}s, {rounds} alternating rounds per route");
+    let mut rates = vec![Vec::new(); routes.len()];
+    for round in 1..=rounds {
+        let line: Vec<String> = routes
+            .iter()
+            .zip(&mut rates)
+            .map(|((name, url), rates)| {
+                let rate = wrk(url, threads, connections, secs);
+                rates.push(rate);
+                format!("{name} {rate:.0}")
+            })
+            .collect();
+        println!("round {round}: {} requests/s", line.join(", "));
+    }
+    let medians: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
+    let native = medians[0];
+    println!("median: native route {native:.0} requests/s");
+    for ((name, _), rate) in routes.iter().zip(&medians).skip(1) {
+        println!(
+            "median: {name} {rate:.0} requests/s: {:.1} % of native (goal >= 70 %)",
+            100.0 * rate / native
+        );
+    }
 }

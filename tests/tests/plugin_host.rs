@@ -872,3 +872,81 @@ async fn outbound_websockets_deliver_frames_to_the_plugin() {
         .unwrap();
     assert_eq!(r["error_kind"], "denied", "{r}");
 }
+
+#[tokio::test]
+async fn instances_are_reused_only_by_a_plugin_that_allows_it_and_never_after_a_failure() {
+    // A per-printer variant that lets an instance serve 3 calls, with no timer and no events,
+    // so that nothing but these requests uses its instances.
+    let warm = package_variant(&test_plugins().join("misbehave"), "misbehave-warm", |m| {
+        m.replace("mount = \"/misbehave\"", "mount = \"/warm/{printer}\"")
+            .replace("per-printer = false", "per-printer = true")
+            .replace("timer-interval-ms = 200", "timer-interval-ms = 0")
+            .replace("events = [\"printer-state\", \"print\"]", "events = []")
+            .replace(
+                "failures-before-disable = 3",
+                "failures-before-disable = 3\ncalls-per-instance = 3",
+            )
+    });
+    let grants = "grants = [\"kv\", \"printers.read\", \"outbound-http\", \"outbound-ws\"]";
+    let server = Server::start(&format!(
+        "plugin-dirs = [\"{}\", \"{}\"]\n[plugins.misbehave]\n{grants}\n[plugins.misbehave-warm]\n{grants}\n\
+         [[printers]]\nid = \"alpha\"\nport = \"virtual\"\n[[printers]]\nid = \"beta\"\nport = \"virtual\"\n",
+        test_plugins().display(),
+        warm.path().display()
+    ));
+    let calls = async |path: &str| {
+        let (status, body) = get_json(&server.url(path)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        (body["calls"].as_u64().unwrap(), body["printer"].clone())
+    };
+
+    // The default: every call in a fresh instance.
+    for _ in 0..3 {
+        assert_eq!(calls("/misbehave/instance-calls").await.0, 1);
+    }
+
+    // Calls in turn share an instance, each with its own context (its printer), up to 3 calls.
+    assert_eq!(
+        calls("/warm/alpha/instance-calls").await,
+        (1, json!("alpha"))
+    );
+    assert_eq!(calls("/warm/beta/instance-calls").await, (2, json!("beta")));
+    assert_eq!(
+        calls("/warm/alpha/instance-calls").await,
+        (3, json!("alpha"))
+    );
+    assert_eq!(
+        calls("/warm/alpha/instance-calls").await.0,
+        1,
+        "a fourth call gets a fresh instance"
+    );
+    assert_eq!(calls("/warm/alpha/instance-calls").await.0, 2);
+
+    // A trap discards the instance: the next call starts afresh.
+    let (status, _) = get_json(&server.url("/warm/alpha/panic")).await;
+    assert_eq!(status, 500);
+    assert_eq!(calls("/warm/alpha/instance-calls").await.0, 1);
+
+    // An upload's staged file is deleted when its call ends, not when the kept instance is next
+    // used.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![1u8; 1024]).file_name("a.gcode"),
+    );
+    let r = client()
+        .post(server.url("/warm/beta/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let staged: Vec<_> = std::fs::read_dir(server.data_dir().join("staging"))
+        .unwrap()
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
+    assert_eq!(
+        calls("/warm/beta/instance-calls").await.0,
+        2,
+        "the upload's instance was kept"
+    );
+}

@@ -1,6 +1,6 @@
-//! A loaded plugin: its `InstancePre`, one fresh store per call under a deadline and a memory
-//! limit, failure accounting, and the worker that delivers hooks (events, ticks, socket traffic)
-//! in order.
+//! A loaded plugin: its `InstancePre`, a store per call (fresh, or warm when the plugin allows
+//! reuse) under a deadline and a memory limit, failure accounting, and the worker that delivers
+//! hooks (events, ticks, socket traffic) in order.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
-use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, TypedFunc};
+use wasmtime::component::{ComponentExportIndex, InstancePre, TypedFunc};
 use wasmtime::{Store, Trap};
 
 use super::bindings::{Plugin, PluginIndices, WitRequest, WitResponse};
 use super::engine::{CompileSource, PluginEngine};
 pub use super::hook::Hook;
 use super::state::{CallContext, CallState, PluginContext};
+use super::warm::{IdleInstances, Warm};
 use crate::plugin::api;
 use crate::plugin::Package;
 
@@ -141,6 +142,7 @@ pub struct LoadedPlugin {
     handle_export: ComponentExportIndex,
     engine: wasmtime::Engine,
     health: Mutex<Health>,
+    idle: IdleInstances,
 }
 
 impl LoadedPlugin {
@@ -152,6 +154,7 @@ impl LoadedPlugin {
         ctx: Arc<PluginContext>,
     ) -> anyhow::Result<LoadedPlugin> {
         let (component, compiled) = engine.load_component(&package.component_path)?;
+        let ctx_calls_per_instance = ctx.limits.calls_per_instance;
         let instance_pre: InstancePre<CallState> =
             engine.linker().instantiate_pre(&component).map_err(|e| {
                 anyhow::anyhow!(
@@ -191,6 +194,7 @@ impl LoadedPlugin {
             handle_export,
             engine: engine.engine().clone(),
             health: Mutex::new(Health::default()),
+            idle: IdleInstances::new(ctx_calls_per_instance),
         })
     }
 
@@ -226,6 +230,7 @@ impl LoadedPlugin {
     pub fn disable(&self, reason: String) {
         tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
         self.health.lock().expect("health lock").disabled = Some(reason);
+        self.idle.clear();
     }
 
     /// Handles one HTTP request. The hot path: a raw instance and the one export it needs.
@@ -234,52 +239,59 @@ impl LoadedPlugin {
         call: CallContext,
         req: &WitRequest,
     ) -> Result<WitResponse, CallError> {
-        let (mut store, instance) = self.instantiate(call).await?;
-        let func = instance
-            .get_func(&mut store, self.handle_export)
+        let mut warm = self.checkout(call).await?;
+        let func = warm
+            .instance
+            .get_func(&mut warm.store, self.handle_export)
             .expect("the export index was resolved from this component at load time");
         // SAFETY: PluginIndices::new checked at load time that this export has the WIT type
         // `func(req: request) -> response`, which is what these Rust types lower and lift.
         let handle = unsafe { TypedFunc::<(&WitRequest,), (WitResponse,)>::new_unchecked(func) };
-        let outcome =
-            tokio::time::timeout(self.wall_deadline(), handle.call_async(&mut store, (req,))).await;
-        self.finish(store, outcome).map(|(response,)| response)
+        let outcome = tokio::time::timeout(
+            self.wall_deadline(),
+            handle.call_async(&mut warm.store, (req,)),
+        )
+        .await;
+        self.finish(warm, outcome).map(|(response,)| response)
     }
 
     /// Calls `init` with the validated config. `Ok(Err(reason))` = the plugin refused its config.
+    /// It runs in an instance of its own, never kept: whatever `init` leaves in memory is seen
+    /// by no other call, whether the plugin allows reuse or not.
     pub async fn init(&self) -> Result<Result<(), String>, CallError> {
-        let (mut store, plugin) = self.begin(CallContext::default()).await?;
+        let (mut warm, plugin) = self.begin(CallContext::default()).await?;
         let config = self.ctx.config_json.clone();
         let outcome = tokio::time::timeout(
             self.wall_deadline(),
             plugin
                 .printfarm_plugin_hooks()
-                .call_init(&mut store, &config),
+                .call_init(&mut warm.store, &config),
         )
         .await;
-        self.finish(store, outcome)
+        self.conclude(&mut warm, outcome)
     }
 
     /// Delivers one hook.
     pub async fn deliver(&self, hook: Hook) -> Result<(), CallError> {
-        let (mut store, plugin) = self.begin(CallContext::default()).await?;
+        let (mut warm, plugin) = self.begin(CallContext::default()).await?;
+        let store = &mut warm.store;
         let hooks = plugin.printfarm_plugin_hooks();
         let deadline = self.wall_deadline();
         match hook {
             Hook::Event(event) => {
                 let event = super::convert::event(&event);
                 let r =
-                    tokio::time::timeout(deadline, hooks.call_on_event(&mut store, &event)).await;
-                self.finish(store, r)
+                    tokio::time::timeout(deadline, hooks.call_on_event(&mut *store, &event)).await;
+                self.finish(warm, r)
             }
             Hook::Tick => {
-                let r = tokio::time::timeout(deadline, hooks.call_on_tick(&mut store)).await;
-                self.finish(store, r)
+                let r = tokio::time::timeout(deadline, hooks.call_on_tick(&mut *store)).await;
+                self.finish(warm, r)
             }
             Hook::PushOpen(conn, reply) => {
-                let r = tokio::time::timeout(deadline, hooks.call_on_push_open(&mut store, &conn))
+                let r = tokio::time::timeout(deadline, hooks.call_on_push_open(&mut *store, &conn))
                     .await;
-                let answer = self.finish(store, r);
+                let answer = self.finish(warm, r);
                 let _ = reply.send(match &answer {
                     Ok(verdict) => verdict.clone(),
                     Err(e) => Err(e.to_string()),
@@ -289,64 +301,75 @@ impl LoadedPlugin {
             Hook::PushMessage(conn, msg) => {
                 let r = tokio::time::timeout(
                     deadline,
-                    hooks.call_on_push_message(&mut store, conn, &msg),
+                    hooks.call_on_push_message(&mut *store, conn, &msg),
                 )
                 .await;
-                self.finish(store, r)
+                self.finish(warm, r)
             }
             Hook::PushClose(conn) => {
-                let r = tokio::time::timeout(deadline, hooks.call_on_push_close(&mut store, conn))
+                let r = tokio::time::timeout(deadline, hooks.call_on_push_close(&mut *store, conn))
                     .await;
-                self.finish(store, r)
+                self.finish(warm, r)
             }
             Hook::SocketMessage(socket, msg) => {
                 let r = tokio::time::timeout(
                     deadline,
-                    hooks.call_on_socket_message(&mut store, socket, &msg),
+                    hooks.call_on_socket_message(&mut *store, socket, &msg),
                 )
                 .await;
-                self.finish(store, r)
+                self.finish(warm, r)
             }
             Hook::SocketClose(socket, code, reason) => {
                 let r = tokio::time::timeout(
                     deadline,
-                    hooks.call_on_socket_close(&mut store, socket, code, &reason),
+                    hooks.call_on_socket_close(&mut *store, socket, code, &reason),
                 )
                 .await;
-                self.finish(store, r)
+                self.finish(warm, r)
             }
         }
     }
 
-    /// Instantiates the plugin in a fresh store and binds the world's exports (for hooks).
-    pub async fn begin(&self, call: CallContext) -> Result<(Store<CallState>, Plugin), CallError> {
-        let (mut store, instance) = self.instantiate(call).await?;
-        match self.indices.load(&mut store, &instance) {
-            Ok(plugin) => Ok((store, plugin)),
-            Err(e) => Err(self.classify(&store, e)),
+    /// An instance for one call, with the world's exports bound (for `init` and hooks).
+    pub async fn begin(&self, call: CallContext) -> Result<(Warm, Plugin), CallError> {
+        let mut warm = self.checkout(call).await?;
+        match self.indices.load(&mut warm.store, &warm.instance) {
+            Ok(plugin) => Ok((warm, plugin)),
+            Err(e) => Err(self.classify(&warm.store, e)),
         }
     }
 
-    /// Instantiates the plugin in a fresh store with its deadline and memory limit. This is the
-    /// whole per-call setup cost: everything else was prepared at load time.
-    pub async fn instantiate(
-        &self,
-        call: CallContext,
-    ) -> Result<(Store<CallState>, Instance), CallError> {
+    /// An instance for one call under the plugin's deadline and memory limit: an idle one when
+    /// the plugin allows reuse and one is idle, otherwise a fresh one.
+    async fn checkout(&self, call: CallContext) -> Result<Warm, CallError> {
         if let Some(reason) = self.health.lock().expect("health lock").disabled.clone() {
             return Err(CallError::Disabled {
                 plugin: self.ctx.id.clone(),
                 reason,
             });
         }
+        match self.idle.take(call) {
+            Ok(mut warm) => {
+                warm.store.set_epoch_deadline(self.deadline_ticks());
+                Ok(warm)
+            }
+            Err(call) => self.instantiate(call).await,
+        }
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        PluginEngine::deadline_ticks(Duration::from_millis(self.ctx.limits.deadline_ms))
+    }
+
+    /// Instantiates the plugin in a fresh store. This is the whole per-call setup cost of a
+    /// fresh instance: everything else was prepared at load time.
+    pub async fn instantiate(&self, call: CallContext) -> Result<Warm, CallError> {
         let mut store = Store::new(&self.engine, CallState::new(self.ctx.clone(), call));
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(PluginEngine::deadline_ticks(Duration::from_millis(
-            self.ctx.limits.deadline_ms,
-        )));
+        store.set_epoch_deadline(self.deadline_ticks());
         store.epoch_deadline_trap();
         match self.instance_pre.instantiate_async(&mut store).await {
-            Ok(instance) => Ok((store, instance)),
+            Ok(instance) => Ok(Warm::fresh(store, instance)),
             Err(e) => {
                 // A memory limit hit while instantiating is the plugin's doing; anything else here
                 // (all pool slots busy) is the host's capacity and must not count against it.
@@ -364,19 +387,35 @@ impl LoadedPlugin {
         Duration::from_millis(self.ctx.limits.deadline_ms) + WALL_GRACE
     }
 
-    /// Turns a call's outcome into a result, logs the guest's stderr, and keeps the failure count.
-    pub fn finish<R>(
+    /// Turns a call's outcome into a result ([`conclude`](Self::conclude)) and hands the instance
+    /// back for reuse after a call that succeeded.
+    fn finish<R>(
         &self,
-        store: Store<CallState>,
+        mut warm: Warm,
         outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
     ) -> Result<R, CallError> {
-        let stderr = store.data().stderr();
+        let result = self.conclude(&mut warm, outcome);
+        // A failed call's instance is dropped: a trap or an abandoned call leaves its state
+        // unknown.
+        if result.is_ok() {
+            self.idle.put_back(warm);
+        }
+        result
+    }
+
+    /// Turns a call's outcome into a result, logs the guest's stderr, and keeps the failure count.
+    fn conclude<R>(
+        &self,
+        warm: &mut Warm,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R, CallError> {
+        let stderr = warm.store.data_mut().take_output();
         if !stderr.is_empty() {
             tracing::warn!(plugin = %self.ctx.id, output = %String::from_utf8_lossy(&stderr).trim_end(), "plugin wrote to stderr");
         }
         let result = match outcome {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.classify(&store, e)),
+            Ok(Err(e)) => Err(self.classify(&warm.store, e)),
             Err(_) => Err(CallError::Timeout {
                 plugin: self.ctx.id.clone(),
                 deadline_ms: self.ctx.limits.deadline_ms,
@@ -426,6 +465,8 @@ impl LoadedPlugin {
             let reason = format!("{} consecutive failed calls (limits.failures-before-disable = {limit}); last: {error}", h.consecutive_failures);
             tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
             h.disabled = Some(reason);
+            drop(h);
+            self.idle.clear();
         }
     }
 

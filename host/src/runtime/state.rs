@@ -223,7 +223,8 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
-/// The data of one call's store.
+/// The data of a store: one call's, or several calls' in turn when the plugin lets its
+/// instances be reused (`limits.calls-per-instance`).
 pub struct CallState {
     /// The plugin's shared context.
     pub plugin: Arc<PluginContext>,
@@ -235,6 +236,8 @@ pub struct CallState {
     /// guest's first WASI call. Most calls make none (a Rust plugin reaches WASI only to print or
     /// panic), and building them (random generators, pipes) was a twentieth of a call's cost.
     wasi: Option<(WasiCtx, MemoryOutputPipe)>,
+    /// How much of the pipe's contents earlier calls of this store already reported.
+    output_reported: usize,
     table: ResourceTable,
 }
 
@@ -250,16 +253,35 @@ impl CallState {
             call,
             limiter,
             wasi: None,
+            output_reported: 0,
             table: ResourceTable::new(),
         }
     }
 
-    /// What the guest wrote to stderr and stdout during this call (empty if it wrote nothing).
-    pub fn stderr(&self) -> bytes::Bytes {
-        self.wasi
-            .as_ref()
-            .map(|(_, pipe)| pipe.contents())
-            .unwrap_or_default()
+    /// Prepares a reused store for its next call: that call's context, and a memory limiter
+    /// that has not refused anything yet. The WASI context stays: the guest may hold handles
+    /// into its table (a stderr stream it opened once).
+    pub fn start_call(&mut self, call: CallContext) {
+        self.call = call;
+        self.limiter.hit.store(false, Ordering::Relaxed);
+    }
+
+    /// What the guest wrote to stderr and stdout since the last time this was asked (empty if
+    /// it wrote nothing).
+    pub fn take_output(&mut self) -> bytes::Bytes {
+        let Some((_, pipe)) = &self.wasi else {
+            return bytes::Bytes::new();
+        };
+        let contents = pipe.contents();
+        let new = contents.slice(self.output_reported.min(contents.len())..);
+        self.output_reported = contents.len();
+        new
+    }
+
+    /// Whether another call may run in this store: not once half of the output pipe is used,
+    /// so that every call can write at least half of what a fresh instance could.
+    pub fn can_serve_again(&self) -> bool {
+        self.output_reported <= STDERR_CAPTURE_BYTES / 2
     }
 
     /// The staged upload behind a handle, if it belongs to this call.

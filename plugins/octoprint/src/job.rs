@@ -13,7 +13,7 @@ use crate::auth::{self, Access};
 use crate::errors::{self, host, not_operational};
 use crate::printer::{is_operational, state_text};
 
-/// The file selected on a printer, kept in kv because every call runs in a fresh instance.
+/// The file selected on a printer, kept in kv because no call can count on another's memory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Selection {
     /// The library path.

@@ -1,8 +1,8 @@
 //! OctoPrint's push channel: SockJS over a raw websocket at
 //! `/sockjs/<server>/<session>/websocket`, plus `GET /sockjs/info`.
 //!
-//! Every hook runs in a fresh instance, so everything a connection needs between calls lives in
-//! kv, kept small:
+//! No hook can count on memory left by another (instances are fresh or reused at the host's
+//! choice), so everything a connection needs between calls lives in kv, kept small:
 //!
 //! * `push/conn/<id>`: one [`ConnState`] per connection (printer, user once authenticated,
 //!   throttle, when the last `current` and heartbeat went out, what it has seen).

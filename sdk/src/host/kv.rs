@@ -1,7 +1,7 @@
 //! The plugin's persistent key-value store (WIT interface `kv`). Needs the `kv` capability.
 //!
-//! Every call runs in a fresh instance, so this is where a plugin keeps everything that must
-//! outlive a call. The store is private to the plugin (per-printer plugins share one store
+//! A call cannot count on memory left by another (most run in a fresh instance), so this is
+//! where a plugin keeps everything that must outlive a call. The store is private to the plugin (per-printer plugins share one store
 //! across all their mounts; put the printer id in the key to separate them). Values are capped
 //! by the manifest's `limits.max-kv-value-bytes` (64 KiB by default; a larger value fails with
 //! [`HostError::Limit`]); keys are at most 512 bytes.

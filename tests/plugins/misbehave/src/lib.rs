@@ -22,12 +22,14 @@
 //! | `GET /ticks`             | `N`: a bare JSON number, the on-tick calls counted by `on_tick` in kv key `ticks` |
 //! | `GET /events`            | `[{"event","printer","detail"},…]`: the last events, kept by `on_event` in kv key `events` |
 //! | `GET /whoami`            | `{"printer": <printer of the mount or null>, "mount": "<mount prefix>"}` |
+//! | `GET /instance-calls`    | `{"calls": N, "printer": …}`: N counts this route's calls in this instance (1 in a fresh one) |
 //!
 //! Push route `/ws`: greets a new connection with `{"hello": <conn id>}`, echoes text as
 //! `echo:<text>` (binary frames unchanged), and closes with 4000 "bye" when the client sends
 //! `close`. `init` fails when `label` is `"reject"`.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use printfarm_sdk::events::Event;
 use printfarm_sdk::push::{self, Connection, ConnectionId, Message};
@@ -69,6 +71,7 @@ impl Plugin for Misbehave {
             .get("/ticks", ticks)
             .get("/events", events)
             .get("/whoami", whoami)
+            .get("/instance-calls", instance_calls)
             .get("/host", |_: &Request| {
                 Ok(Response::ok_json(&printfarm_sdk::host_info()))
             })
@@ -150,6 +153,16 @@ fn bomb(_: &Request) -> Result<Response, Error> {
         hoard.push(black_box(block));
         black_box(&hoard);
     }
+}
+
+/// Counts its own calls in a static: 1 on every call of a fresh instance, 1, 2, 3… when the host
+/// reuses the instance (`limits.calls-per-instance`).
+fn instance_calls(req: &Request) -> Result<Response, Error> {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+    Ok(Response::ok_json(
+        &json!({ "calls": calls, "printer": req.printer() }),
+    ))
 }
 
 fn print_route(_: &Request) -> Result<Response, Error> {
