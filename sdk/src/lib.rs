@@ -128,7 +128,7 @@ pub use error::{Error, HostError};
 pub use host::config::{config, config_json, plugin_id};
 pub use host::host_info::{host_info, HostInfo};
 pub use host::{auth, events, files, http, jobs, kv, log, printers, push, ws};
-pub use plugin::Plugin;
+pub use plugin::{dispatch, Plugin};
 pub use request::{FormField, Header, Request, RequestBuilder, Upload};
 pub use response::{Response, ResponseBody};
 pub use router::{Handler, Router};

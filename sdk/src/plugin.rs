@@ -1,5 +1,6 @@
 //! [`Plugin`]: the entry points of a plugin, and the adapter [`export_plugin!`](crate::export_plugin) uses.
 
+use std::any::TypeId;
 use std::marker::PhantomData;
 
 use serde_json::Value;
@@ -31,14 +32,16 @@ use crate::{Request, Response, Router};
 /// the push hooks for connections on `push-routes`, and the socket hooks for outbound
 /// websockets the plugin opened with [`ws::connect`](crate::ws::connect).
 pub trait Plugin: 'static {
-    /// The plugin's routes. Called for every request; register the routes exactly as
-    /// `plugin.toml`'s `routes` writes them.
+    /// The plugin's routes. Called on an instance's first request (so once per request in a
+    /// fresh instance, once for many when the host keeps instances); register the routes
+    /// exactly as `plugin.toml`'s `routes` writes them.
     fn router() -> Router;
 
-    /// Handles one request. The default dispatches through [`router`](Plugin::router); override
-    /// it only to wrap every request (for example to check authentication once).
+    /// Handles one request. The default dispatches through [`router`](Plugin::router), built on
+    /// the instance's first request and kept ([`dispatch`]); override it only to wrap every
+    /// request (for example to check authentication once), calling [`dispatch`] inside.
     fn handle(req: &Request) -> Response {
-        Self::router().handle(req)
+        dispatch::<Self>(req)
     }
 
     /// Called once when the host loads the plugin, with the operator's configuration, already
@@ -89,6 +92,49 @@ pub trait Plugin: 'static {
     fn on_socket_close(socket: SocketId, code: u16, reason: String) {
         let _ = (socket, code, reason);
     }
+}
+
+/// Dispatches `req` through plugin `P`'s [`router`](Plugin::router), which is built on the
+/// instance's first request and kept for the instance's life: what the default
+/// [`Plugin::handle`] does, for an override that wraps it.
+///
+/// ```
+/// use printfarm_sdk::{dispatch, Plugin, Request, Response, Router};
+///
+/// struct Tagged;
+///
+/// impl Plugin for Tagged {
+///     fn router() -> Router {
+///         Router::new().get("/ping", |_: &Request| Ok(Response::text(200, "pong")))
+///     }
+///
+///     fn handle(req: &Request) -> Response {
+///         dispatch::<Self>(req).with_header("x-served-by", "tagged")
+///     }
+/// }
+/// ```
+pub fn dispatch<P: Plugin + ?Sized>(req: &Request) -> Response {
+    router_of::<P>().handle(req)
+}
+
+/// The router of plugin `P`, built on first use. Keyed by type: a component holds one plugin,
+/// but a native test binary may hold several.
+fn router_of<P: Plugin + ?Sized>() -> &'static Router {
+    thread_local! {
+        static ROUTERS: std::cell::RefCell<Vec<(TypeId, &'static Router)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let id = TypeId::of::<P>();
+    if let Some(router) =
+        ROUTERS.with_borrow(|routers| routers.iter().find(|(t, _)| *t == id).map(|(_, r)| *r))
+    {
+        return router;
+    }
+    // Built outside the borrow: a router's construction may itself handle nothing, but it is
+    // the plugin's code. Leaked once per plugin type (and thread, in native tests).
+    let router: &'static Router = Box::leak(Box::new(P::router()));
+    ROUTERS.with_borrow_mut(|routers| routers.push((id, router)));
+    router
 }
 
 /// What every call into the plugin does first and last: panic messages are routed to the host's
@@ -216,5 +262,46 @@ mod tests {
             Err("rejected".to_string())
         );
         assert!(Adapter::<P>::init("{".into()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod router_cache {
+    use std::cell::Cell;
+
+    use super::*;
+
+    thread_local! {
+        static BUILT: Cell<u32> = const { Cell::new(0) };
+    }
+
+    struct First;
+    impl Plugin for First {
+        fn router() -> Router {
+            BUILT.set(BUILT.get() + 1);
+            Router::new().get("/who", |_: &Request| Ok(Response::text(200, "first")))
+        }
+    }
+
+    struct Second;
+    impl Plugin for Second {
+        fn router() -> Router {
+            BUILT.set(BUILT.get() + 1);
+            Router::new().get("/who", |_: &Request| Ok(Response::text(200, "second")))
+        }
+    }
+
+    #[test]
+    fn each_plugin_keeps_its_own_router_once_built() {
+        let who = || Request::builder("GET", "/who").build();
+        for _ in 0..3 {
+            assert_eq!(First::handle(&who()).body_text(), Some("first"));
+            assert_eq!(Second::handle(&who()).body_text(), Some("second"));
+        }
+        assert_eq!(
+            BUILT.get(),
+            2,
+            "one router per plugin type, built on first use"
+        );
     }
 }

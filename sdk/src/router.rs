@@ -15,8 +15,8 @@ type ErrorHandler = Box<dyn Fn(&Error) -> Response>;
 /// The methods an [`Endpoint`] answers, as the manifest writes them (`"GET"`, `"GET,POST"`,
 /// `"*"`).
 ///
-/// A router is built anew for every request (most calls run in a fresh instance), so building
-/// one must not cost a string per route: the spec is kept as given (a literal is not copied) and
+/// A router is built on an instance's first request, which is every request for a plugin with
+/// fresh instances, so building one must not cost a string per route: the spec is kept as given (a literal is not copied) and
 /// the standard methods are read into a bit set once.
 struct Methods {
     spec: Cow<'static, str>,
@@ -110,8 +110,8 @@ struct Endpoint {
 /// assert_eq!(res.header("allow"), Some("GET, HEAD"));
 /// ```
 ///
-/// A plugin builds its router in [`Plugin::router`](crate::Plugin::router) on every request
-/// (most requests run in a fresh instance), so keep construction cheap: register plain
+/// A plugin builds its router in [`Plugin::router`](crate::Plugin::router) on an instance's
+/// first request, which is every request in a fresh instance, so keep construction cheap: register plain
 /// functions and closures, and do the work inside them.
 pub struct Router {
     /// In registration order: the first endpoint that matches a request's route and method

@@ -8,6 +8,7 @@
 //! - [`state`]: what one call's store holds (the owned context) and its memory limiter.
 //! - [`host`]: the host side of every imported WIT interface, each behind its capability.
 //! - [`plugin`]: a loaded plugin: calling its exports, counting failures, disabling it.
+//! - [`health`]: a plugin's calls and failures, and when failures disable it.
 //! - [`warm`]: the instances a plugin keeps between calls when its manifest allows it.
 //! - [`hook`]: the hook calls queued for a plugin (events, ticks, socket traffic).
 //! - [`convert`]: core types to WIT types at the sandbox boundary.
@@ -16,6 +17,7 @@ pub mod bindings;
 pub mod cache;
 pub mod convert;
 pub mod engine;
+pub mod health;
 pub mod hook;
 pub mod host;
 pub mod plugin;

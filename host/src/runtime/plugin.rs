@@ -3,7 +3,7 @@
 //! hooks (events, ticks, socket traffic) in order.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -13,6 +13,7 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::{Plugin, PluginIndices, WitRequest, WitResponse};
 use super::engine::{CompileSource, PluginEngine};
+use super::health::Health;
 pub use super::hook::Hook;
 use super::state::{CallContext, CallState, PluginContext};
 use super::warm::{IdleInstances, Warm};
@@ -100,15 +101,6 @@ impl CallError {
     }
 }
 
-#[derive(Default)]
-struct Health {
-    disabled: Option<String>,
-    consecutive_failures: u32,
-    calls: u64,
-    failures: u64,
-    last_error: Option<String>,
-}
-
 /// A plugin's health as the host API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginStatus {
@@ -141,7 +133,7 @@ pub struct LoadedPlugin {
     /// `http-handler.handle`, resolved once so a request looks up and type-checks nothing.
     handle_export: ComponentExportIndex,
     engine: wasmtime::Engine,
-    health: Mutex<Health>,
+    health: Health,
     idle: IdleInstances,
 }
 
@@ -193,7 +185,7 @@ impl LoadedPlugin {
             instance_pre,
             handle_export,
             engine: engine.engine().clone(),
-            health: Mutex::new(Health::default()),
+            health: Health::default(),
             idle: IdleInstances::new(ctx_calls_per_instance),
         })
     }
@@ -205,31 +197,31 @@ impl LoadedPlugin {
 
     /// Its health.
     pub fn status(&self) -> PluginStatus {
-        let h = self.health.lock().expect("health lock");
+        let h = self.health.snapshot();
         PluginStatus {
-            state: if h.disabled.is_some() {
+            state: if h.disabled_because.is_some() {
                 "disabled"
             } else {
                 "enabled"
             },
-            reason: h.disabled.clone(),
+            reason: h.disabled_because,
             calls: h.calls,
             failures: h.failures,
             consecutive_failures: h.consecutive_failures,
-            last_error: h.last_error.clone(),
+            last_error: h.last_error,
             compiled: self.compiled,
         }
     }
 
     /// Whether the plugin is disabled.
     pub fn is_disabled(&self) -> bool {
-        self.health.lock().expect("health lock").disabled.is_some()
+        self.health.disabled_because().is_some()
     }
 
     /// Disables the plugin with a reason that the host API shows.
     pub fn disable(&self, reason: String) {
         tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
-        self.health.lock().expect("health lock").disabled = Some(reason);
+        self.health.disable(reason);
         self.idle.clear();
     }
 
@@ -342,7 +334,7 @@ impl LoadedPlugin {
     /// An instance for one call under the plugin's deadline and memory limit: an idle one when
     /// the plugin allows reuse and one is idle, otherwise a fresh one.
     async fn checkout(&self, call: CallContext) -> Result<Warm, CallError> {
-        if let Some(reason) = self.health.lock().expect("health lock").disabled.clone() {
+        if let Some(reason) = self.health.disabled_because() {
             return Err(CallError::Disabled {
                 plugin: self.ctx.id.clone(),
                 reason,
@@ -422,11 +414,7 @@ impl LoadedPlugin {
             }),
         };
         match &result {
-            Ok(_) => {
-                let mut h = self.health.lock().expect("health lock");
-                h.calls += 1;
-                h.consecutive_failures = 0;
-            }
+            Ok(_) => self.health.succeeded(),
             Err(e) => self.record(e),
         }
         result
@@ -452,20 +440,12 @@ impl LoadedPlugin {
 
     fn record(&self, error: &CallError) {
         tracing::error!(plugin = %self.ctx.id, kind = error.kind(), error = %error, "plugin call failed");
-        let mut h = self.health.lock().expect("health lock");
-        h.calls += 1;
-        if !error.counts_as_failure() {
-            return;
-        }
-        h.failures += 1;
-        h.consecutive_failures += 1;
-        h.last_error = Some(error.to_string());
         let limit = self.ctx.limits.failures_before_disable;
-        if h.consecutive_failures >= limit && h.disabled.is_none() {
-            let reason = format!("{} consecutive failed calls (limits.failures-before-disable = {limit}); last: {error}", h.consecutive_failures);
+        if let Some(reason) =
+            self.health
+                .failed(&error.to_string(), error.counts_as_failure(), limit)
+        {
             tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
-            h.disabled = Some(reason);
-            drop(h);
             self.idle.clear();
         }
     }

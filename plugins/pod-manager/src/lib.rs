@@ -58,7 +58,7 @@ impl Plugin for PodManager {
     /// Dispatches, then adds what DRF adds: `Vary: Accept` on the API, and the HTML page for
     /// browsers.
     fn handle(req: &Request) -> Response {
-        let res = Self::router().handle(req);
+        let res = printfarm_sdk::dispatch::<Self>(req);
         if !req.path().starts_with("/api") {
             return res;
         }
