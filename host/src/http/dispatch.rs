@@ -13,9 +13,9 @@ use super::error::{call_error, core_status, json_error};
 use super::library_file;
 use super::staging::{read_limited, stage_multipart, Staged, StagingError};
 use super::ListenerState;
-use crate::plugin::Capability;
 use crate::router::table::Matched;
 use crate::runtime::bindings::{FormField, Header, WitBody, WitRequest, WitResponse};
+use crate::runtime::context::cap;
 use crate::runtime::state::{CallContext, PluginContext};
 
 /// Collapses runs of `/` (Home Assistant calls `//api/printer/bed`).
@@ -33,9 +33,9 @@ pub fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The fallback handler of every listener: a websocket upgrade on a push route goes to the
-/// plugin's push channel; anything else is routed ([`route`]), checked, its body read
-/// ([`read_body`]), turned into the WIT request ([`wit_request`]) and handed to the plugin,
-/// whose answer is checked on the way back ([`into_response`]). Each step answers a refusal
+/// plugin's push channel; anything else is routed (`route`), checked, its body read
+/// (`read_body`), turned into the WIT request (`wit_request`) and handed to the plugin,
+/// whose answer is checked on the way back (`into_response`). Each step answers a refusal
 /// itself (404, 405, 413, 431, 400…).
 pub async fn dispatch(
     State(state): State<Arc<ListenerState>>,
@@ -297,13 +297,13 @@ async fn into_response(ctx: &PluginContext, r: WitResponse, max_headers: usize) 
 /// A library file a plugin answered with, streamed from disk (the plugin needs `files.read`).
 async fn library_file(ctx: &PluginContext, path: &str) -> Result<(Body, u64), Response> {
     let plugin = &ctx.id;
-    if ctx.require(Capability::FilesRead).is_err() {
+    let Ok(files) = ctx.grant::<cap::FilesRead>() else {
         return Err(json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("plugin `{plugin}` answered with library file `{path}` without the files.read capability"),
         ));
-    }
-    match library_file::open(&ctx.services.library, path).await {
+    };
+    match library_file::open(files.library(), path).await {
         Ok((entry, body)) => Ok((body, entry.size)),
         Err(e) => Err(json_error(core_status(&e), e.to_string())),
     }

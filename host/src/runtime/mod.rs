@@ -6,6 +6,8 @@
 //! - [`engine`]: the engine, its pooling configuration and the epoch ticker.
 //! - [`cache`]: the on-disk cache of precompiled components.
 //! - [`state`]: what one call's store holds (the owned context) and its memory limiter.
+//! - [`context`]: what all calls of a plugin share, and the capability views through which its
+//!   host interfaces reach the core.
 //! - [`host`]: the host side of every imported WIT interface, each behind its capability.
 //! - [`plugin`]: a loaded plugin: calling its exports, counting failures, disabling it.
 //! - [`health`]: a plugin's calls and failures, and when failures disable it.
@@ -15,6 +17,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod context;
 pub mod convert;
 pub mod engine;
 pub mod health;

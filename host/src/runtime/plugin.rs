@@ -464,7 +464,7 @@ impl LoadedPlugin {
         let manifest = &self.package.manifest;
         if !manifest.events.is_empty() {
             let kinds = manifest.events.clone();
-            let mut events = self.ctx.services.events.subscribe();
+            let mut events = self.ctx.events().subscribe();
             let queue = tx.clone();
             let id = self.ctx.id.clone();
             tokio::spawn(async move {

@@ -1,8 +1,9 @@
 //! What one call's store owns, and the services it borrows.
 //!
 //! Owned context + borrowed view, as in wasmtime's WASI: [`CallState`] is the store's data, built
-//! fresh for every call; [`PluginContext`] is shared by all calls of one plugin; [`Services`] are
-//! the host's core services that the host interfaces reach.
+//! fresh for every call (or kept with a warm instance); [`PluginContext`] is shared by all calls
+//! of one plugin; [`Services`] are the host's core services, which the host interfaces reach only
+//! through the views that [`PluginContext::grant`] hands out.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,12 +15,11 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::HostError;
+pub use super::context::PluginContext;
 use super::host::sockets::SocketHub;
 use crate::events::EventBus;
 use crate::farm::scheduler::{ActivePrints, Scheduler};
 use crate::farm::Fleet;
-use crate::plugin::outbound::OutboundPolicy;
-use crate::plugin::{Capability, Grants, Limits, Manifest};
 use crate::storage::Storage;
 use printfarm_core::identity::Identities;
 use printfarm_core::library::Library;
@@ -122,49 +122,6 @@ impl Services {
     fn with_bed(&self, mut summary: crate::farm::PrinterSummary) -> crate::farm::PrinterSummary {
         summary.bed_clear = self.queue.bed_state(&summary.id).unwrap_or(false);
         summary
-    }
-}
-
-/// What every call of one plugin shares.
-pub struct PluginContext {
-    /// Plugin id.
-    pub id: String,
-    /// Declared ∩ granted capabilities.
-    pub grants: Grants,
-    /// Its limits.
-    pub limits: Limits,
-    /// Its validated config, as JSON text.
-    pub config_json: String,
-    /// Where outbound calls may go.
-    pub outbound: OutboundPolicy,
-    /// The core.
-    pub services: Arc<Services>,
-}
-
-impl PluginContext {
-    /// The context of a plugin: its manifest's declarations narrowed by the operator's grants
-    /// (`granted` capabilities, and the `outbound` policy the plan checked), with its validated
-    /// config.
-    pub fn new(
-        manifest: &Manifest,
-        granted: impl IntoIterator<Item = Capability>,
-        outbound: OutboundPolicy,
-        config_json: String,
-        services: Arc<Services>,
-    ) -> PluginContext {
-        PluginContext {
-            id: manifest.id.clone(),
-            grants: Grants::new(manifest.capabilities.iter().copied(), granted),
-            limits: manifest.limits.clone(),
-            config_json,
-            outbound,
-            services,
-        }
-    }
-
-    /// Checks a capability, as a WIT error the guest receives.
-    pub fn require(&self, cap: Capability) -> Result<(), HostError> {
-        self.grants.check(&self.id, cap).map_err(HostError::Denied)
     }
 }
 

@@ -7,9 +7,9 @@
 //! says what went wrong and what to do about it; `main` prints it and exits with status 1.
 
 //!
-//! - [`client`]: the host API over HTTP, and errors that say what to do.
-//! - [`upload`]: streaming a file with a progress bar, then queueing it.
-//! - [`table`]: the human-readable tables.
+//! - `client`: the host API over HTTP, and errors that say what to do.
+//! - `upload`: streaming a file with a progress bar, then queueing it.
+//! - `table`: the human-readable tables.
 
 mod client;
 mod table;

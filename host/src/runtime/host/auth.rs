@@ -5,11 +5,11 @@
 
 use super::super::bindings::printfarm::plugin::auth::{self, Identity, KeyRequestState, Role};
 use super::super::bindings::HostError;
+use super::super::context::cap;
 use super::super::state::CallState;
 use super::core_error;
-use crate::plugin::Capability;
+use printfarm_core::identity as core_identity;
 use printfarm_core::identity::key_request::KeyRequestState as CoreState;
-use printfarm_core::identity::{self as core_identity, Identities};
 
 fn identity(i: core_identity::Identity) -> Identity {
     Identity {
@@ -22,16 +22,9 @@ fn identity(i: core_identity::Identity) -> Identity {
     }
 }
 
-impl CallState {
-    fn identities(&self, cap: Capability) -> Result<Identities, HostError> {
-        self.plugin.require(cap)?;
-        Ok(self.plugin.services.identities.clone())
-    }
-}
-
 impl auth::Host for CallState {
     async fn verify_api_key(&mut self, key: String) -> Result<Option<Identity>, HostError> {
-        let ids = self.identities(Capability::Auth)?;
+        let ids = self.plugin.grant::<cap::Auth>()?.identities();
         Ok(ids
             .verify_api_key(&key)
             .await
@@ -43,7 +36,7 @@ impl auth::Host for CallState {
         user: String,
         password: String,
     ) -> Result<Option<Identity>, HostError> {
-        let ids = self.identities(Capability::Auth)?;
+        let ids = self.plugin.grant::<cap::Auth>()?.identities();
         Ok(ids
             .verify_password(&user, &password)
             .await
@@ -51,13 +44,13 @@ impl auth::Host for CallState {
             .map(identity))
     }
     async fn create_session(&mut self, user: String, ttl_secs: u32) -> Result<String, HostError> {
-        let ids = self.identities(Capability::Auth)?;
+        let ids = self.plugin.grant::<cap::Auth>()?.identities();
         ids.create_session(&user, ttl_secs)
             .await
             .map_err(core_error)
     }
     async fn check_session(&mut self, token: String) -> Result<Option<Identity>, HostError> {
-        let ids = self.identities(Capability::Auth)?;
+        let ids = self.plugin.grant::<cap::Auth>()?.identities();
         Ok(ids
             .check_session(&token)
             .await
@@ -65,11 +58,11 @@ impl auth::Host for CallState {
             .map(identity))
     }
     async fn end_session(&mut self, token: String) -> Result<(), HostError> {
-        let ids = self.identities(Capability::Auth)?;
+        let ids = self.plugin.grant::<cap::Auth>()?.identities();
         ids.end_session(&token).await.map_err(core_error)
     }
     async fn create_api_key(&mut self, user: String, label: String) -> Result<String, HostError> {
-        let ids = self.identities(Capability::AuthIssueKeys)?;
+        let ids = self.plugin.grant::<cap::AuthIssueKeys>()?.identities();
         ids.create_api_key(&user, &label).await.map_err(core_error)
     }
     async fn request_api_key(
@@ -80,7 +73,7 @@ impl auth::Host for CallState {
         ttl_secs: u32,
         approve_as: Option<String>,
     ) -> Result<String, HostError> {
-        let ids = self.identities(Capability::AuthIssueKeys)?;
+        let ids = self.plugin.grant::<cap::AuthIssueKeys>()?.identities();
         ids.request_key(
             &app,
             user.as_deref(),
@@ -93,7 +86,7 @@ impl auth::Host for CallState {
         .map_err(core_error)
     }
     async fn poll_api_key_request(&mut self, token: String) -> Result<KeyRequestState, HostError> {
-        let ids = self.identities(Capability::AuthIssueKeys)?;
+        let ids = self.plugin.grant::<cap::AuthIssueKeys>()?.identities();
         Ok(match ids.poll_key(&token).await.map_err(core_error)? {
             CoreState::Pending => KeyRequestState::Pending,
             CoreState::Approved(key) => KeyRequestState::Approved(key),

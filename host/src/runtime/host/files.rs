@@ -5,10 +5,10 @@
 
 use super::super::bindings::printfarm::plugin::files::{self, Analysis, FileInfo, Thumbnail};
 use super::super::bindings::HostError;
+use super::super::context::cap;
 use super::super::state::CallState;
 use super::core_error;
-use crate::plugin::Capability;
-use printfarm_core::library::{self, Library};
+use printfarm_core::library;
 
 fn analysis(a: &library::Analysis) -> Analysis {
     Analysis {
@@ -45,17 +45,12 @@ pub fn file_info(f: &library::FileInfo) -> FileInfo {
     }
 }
 
-impl CallState {
-    fn library(&self, cap: Capability) -> Result<Library, HostError> {
-        self.plugin.require(cap)?;
-        Ok(self.plugin.services.library.clone())
-    }
-}
-
 impl files::Host for CallState {
     async fn list(&mut self, folder: String, recursive: bool) -> Result<Vec<FileInfo>, HostError> {
         let entries = self
-            .library(Capability::FilesRead)?
+            .plugin
+            .grant::<cap::FilesRead>()?
+            .library()
             .list(&folder, recursive)
             .await
             .map_err(core_error)?;
@@ -63,7 +58,9 @@ impl files::Host for CallState {
     }
     async fn stat(&mut self, path: String) -> Result<FileInfo, HostError> {
         let entry = self
-            .library(Capability::FilesRead)?
+            .plugin
+            .grant::<cap::FilesRead>()?
+            .library()
             .stat(&path)
             .await
             .map_err(core_error)?;
@@ -75,7 +72,7 @@ impl files::Host for CallState {
         path: String,
         overwrite: bool,
     ) -> Result<FileInfo, HostError> {
-        let library = self.library(Capability::FilesWrite)?;
+        let library = self.plugin.grant::<cap::FilesWrite>()?.library().clone();
         let staged = self.take_upload(upload)?;
         let received = library
             .receive_file(&staged.file)
@@ -89,7 +86,9 @@ impl files::Host for CallState {
     }
     async fn make_folder(&mut self, path: String) -> Result<FileInfo, HostError> {
         let entry = self
-            .library(Capability::FilesWrite)?
+            .plugin
+            .grant::<cap::FilesWrite>()?
+            .library()
             .make_folder(&path)
             .await
             .map_err(core_error)?;
@@ -97,7 +96,9 @@ impl files::Host for CallState {
     }
     async fn move_(&mut self, source: String, destination: String) -> Result<FileInfo, HostError> {
         let entry = self
-            .library(Capability::FilesWrite)?
+            .plugin
+            .grant::<cap::FilesWrite>()?
+            .library()
             .move_entry(&source, &destination)
             .await
             .map_err(core_error)?;
@@ -105,20 +106,26 @@ impl files::Host for CallState {
     }
     async fn copy(&mut self, source: String, destination: String) -> Result<FileInfo, HostError> {
         let entry = self
-            .library(Capability::FilesWrite)?
+            .plugin
+            .grant::<cap::FilesWrite>()?
+            .library()
             .copy_entry(&source, &destination)
             .await
             .map_err(core_error)?;
         Ok(file_info(&entry))
     }
     async fn delete(&mut self, path: String) -> Result<(), HostError> {
-        self.library(Capability::FilesWrite)?
+        self.plugin
+            .grant::<cap::FilesWrite>()?
+            .library()
             .delete(&path)
             .await
             .map_err(core_error)
     }
     async fn space(&mut self) -> Result<(u64, u64), HostError> {
-        self.library(Capability::FilesRead)?
+        self.plugin
+            .grant::<cap::FilesRead>()?
+            .library()
             .space()
             .map_err(core_error)
     }

@@ -6,10 +6,10 @@ use super::super::bindings::printfarm::plugin::jobs::{
     self, JobInfo, JobSpec, Placement, TaskInfo, TaskState,
 };
 use super::super::bindings::HostError;
+use super::super::context::cap;
 use super::super::state::CallState;
 use super::core_error;
-use crate::plugin::Capability;
-use printfarm_core::queue::{self, Queue};
+use printfarm_core::queue;
 
 fn state(s: queue::TaskState) -> TaskState {
     match s {
@@ -77,16 +77,9 @@ fn id(s: &str, what: &str) -> Result<i64, HostError> {
         .map_err(|_| HostError::Invalid(format!("`{s}` is not a {what} id (ids are numbers)")))
 }
 
-impl CallState {
-    fn queue(&self, cap: Capability) -> Result<Queue, HostError> {
-        self.plugin.require(cap)?;
-        Ok(self.plugin.services.queue.clone())
-    }
-}
-
 impl jobs::Host for CallState {
     async fn enqueue(&mut self, spec: JobSpec) -> Result<JobInfo, HostError> {
-        let queue = self.queue(Capability::JobsWrite)?;
+        let queue = self.plugin.grant::<cap::JobsWrite>()?.queue();
         let spec = queue::JobSpec {
             file: spec.file,
             copies: spec.copies,
@@ -104,26 +97,29 @@ impl jobs::Host for CallState {
     }
     async fn list(&mut self) -> Result<Vec<JobInfo>, HostError> {
         let jobs = self
-            .queue(Capability::JobsRead)?
+            .plugin
+            .grant::<cap::JobsRead>()?
+            .queue()
             .jobs()
             .await
             .map_err(core_error)?;
         Ok(jobs.iter().map(job_info).collect())
     }
     async fn get(&mut self, job: String) -> Result<JobInfo, HostError> {
-        let queue = self.queue(Capability::JobsRead)?;
+        let queue = self.plugin.grant::<cap::JobsRead>()?.queue();
         let job = queue.job(id(&job, "job")?).await.map_err(core_error)?;
         Ok(job_info(&job))
     }
     async fn cancel(&mut self, job: String) -> Result<(), HostError> {
-        let queue = self.queue(Capability::JobsWrite)?;
+        let jobs = self.plugin.grant::<cap::JobsWrite>()?;
         let reason = format!("cancelled by plugin {}", self.plugin.id);
-        let running = queue
+        let running = jobs
+            .queue()
             .cancel(id(&job, "job")?, &reason)
             .await
             .map_err(core_error)?;
         for (task, printer) in running {
-            if let Some(p) = self.plugin.services.printers.printer(&printer) {
+            if let Some(p) = jobs.printers().printer(&printer) {
                 if let Err(e) = p.cancel().await {
                     tracing::warn!(%printer, task, error = %e, "cancelling a running copy failed");
                 }
@@ -132,14 +128,14 @@ impl jobs::Host for CallState {
         Ok(())
     }
     async fn set_priority(&mut self, job: String, priority: i32) -> Result<(), HostError> {
-        let queue = self.queue(Capability::JobsWrite)?;
+        let queue = self.plugin.grant::<cap::JobsWrite>()?.queue();
         queue
             .set_priority(id(&job, "job")?, priority)
             .await
             .map_err(core_error)
     }
     async fn retry_task(&mut self, task_id: String) -> Result<(), HostError> {
-        let queue = self.queue(Capability::JobsWrite)?;
+        let queue = self.plugin.grant::<cap::JobsWrite>()?.queue();
         queue
             .retry(id(&task_id, "task")?)
             .await
@@ -152,7 +148,7 @@ impl jobs::Host for CallState {
         file: Option<String>,
         limit: u32,
     ) -> Result<Vec<TaskInfo>, HostError> {
-        let queue = self.queue(Capability::JobsRead)?;
+        let queue = self.plugin.grant::<cap::JobsRead>()?.queue();
         let records = queue
             .history(printer.as_deref(), file.as_deref(), limit)
             .await

@@ -2,8 +2,8 @@
 
 use super::super::bindings::printfarm::plugin::kv;
 use super::super::bindings::HostError;
+use super::super::context::{cap, Granted};
 use super::super::state::CallState;
-use crate::plugin::Capability;
 
 /// Longest key accepted: keys are identifiers, not data.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -16,31 +16,29 @@ fn storage_error(e: crate::storage::StorageError) -> HostError {
 }
 
 impl CallState {
-    fn kv_key(&self, key: &str) -> Result<(), HostError> {
-        self.plugin.require(Capability::Kv)?;
+    fn kv(&self, key: &str) -> Result<Granted<'_, cap::Kv>, HostError> {
+        let kv = self.plugin.grant::<cap::Kv>()?;
         if key.len() > MAX_KEY_BYTES {
             return Err(HostError::Limit(format!(
                 "kv key of {} bytes exceeds the {MAX_KEY_BYTES}-byte limit",
                 key.len()
             )));
         }
-        Ok(())
+        Ok(kv)
     }
 }
 
 impl kv::Host for CallState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
-        self.kv_key(&key)?;
-        self.plugin
-            .services
-            .storage
+        self.kv(&key)?
+            .storage()
             .kv_get(&self.plugin.id, &key)
             .await
             .map_err(storage_error)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), HostError> {
-        self.kv_key(&key)?;
+        let kv = self.kv(&key)?;
         let max = self.plugin.limits.max_kv_value_bytes;
         if value.len() as u64 > max {
             return Err(HostError::Limit(format!(
@@ -48,29 +46,23 @@ impl kv::Host for CallState {
                 value.len()
             )));
         }
-        self.plugin
-            .services
-            .storage
+        kv.storage()
             .kv_set(&self.plugin.id, &key, &value)
             .await
             .map_err(storage_error)
     }
 
     async fn delete(&mut self, key: String) -> Result<(), HostError> {
-        self.kv_key(&key)?;
-        self.plugin
-            .services
-            .storage
+        self.kv(&key)?
+            .storage()
             .kv_delete(&self.plugin.id, &key)
             .await
             .map_err(storage_error)
     }
 
     async fn list_keys(&mut self, prefix: String, limit: u32) -> Result<Vec<String>, HostError> {
-        self.kv_key(&prefix)?;
-        self.plugin
-            .services
-            .storage
+        self.kv(&prefix)?
+            .storage()
             .kv_keys(&self.plugin.id, &prefix, limit.min(MAX_LIST))
             .await
             .map_err(storage_error)

@@ -1,7 +1,8 @@
 //! The host side of every WIT interface the plugin world imports, one file per interface.
 //!
-//! Each function first checks its capability ([`PluginContext::require`](super::state::PluginContext::require))
-//! and then calls into the core; core errors become [`HostError`]s with the same message.
+//! Each function reaches the core through the view of its capability
+//! ([`PluginContext::grant`](super::context::PluginContext::grant), which refuses a capability
+//! the plugin does not hold); core errors become [`HostError`]s with the same message.
 
 pub mod auth;
 pub mod config;

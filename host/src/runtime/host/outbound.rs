@@ -14,11 +14,11 @@ use super::super::bindings::printfarm::plugin::outbound_http::{
 use super::super::bindings::printfarm::plugin::outbound_ws;
 use super::super::bindings::printfarm::plugin::push::Message;
 use super::super::bindings::{Header, HostError};
+use super::super::context::cap;
 use super::super::hook::Hook;
 use super::super::state::CallState;
 use super::sockets::{Outgoing, SocketKind};
 use crate::plugin::outbound::OutboundRefusal;
-use crate::plugin::Capability;
 
 /// Timeout of an outbound request when the plugin gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,7 +41,7 @@ fn transport_error(url: &str, e: impl std::fmt::Display) -> HostError {
 impl outbound_http::Host for CallState {
     async fn send(&mut self, req: OutboundRequest) -> Result<OutboundResponse, HostError> {
         let plugin = self.plugin.clone();
-        plugin.require(Capability::OutboundHttp)?;
+        let http = plugin.grant::<cap::OutboundHttp>()?.http();
         let url = plugin.outbound.check(&plugin.id, &req.url)?;
         let limits = &plugin.limits;
         if req.body.len() as u64 > limits.max_body_bytes {
@@ -65,12 +65,7 @@ impl outbound_http::Host for CallState {
             .map(|ms| Duration::from_millis(ms.into()))
             .unwrap_or(DEFAULT_TIMEOUT)
             .min(deadline);
-        let mut builder = plugin
-            .services
-            .http
-            .request(method, url)
-            .timeout(timeout)
-            .body(req.body);
+        let mut builder = http.request(method, url).timeout(timeout).body(req.body);
         for h in &req.headers {
             builder = builder.header(&h.name, &h.value);
         }
@@ -113,7 +108,7 @@ impl outbound_http::Host for CallState {
 impl outbound_ws::Host for CallState {
     async fn connect(&mut self, url: String, headers: Vec<Header>) -> Result<u64, HostError> {
         let plugin = self.plugin.clone();
-        plugin.require(Capability::OutboundWs)?;
+        let granted = plugin.grant::<cap::OutboundWs>()?;
         plugin.outbound.check(&plugin.id, &url)?;
         let mut request = tungstenite::client::IntoClientRequest::into_client_request(url.as_str())
             .map_err(|e| HostError::Invalid(format!("`{url}` is not a websocket URL: {e}")))?;
@@ -125,7 +120,7 @@ impl outbound_ws::Host for CallState {
             })?;
             request.headers_mut().append(name, value);
         }
-        let hub = &plugin.services.sockets;
+        let hub = granted.sockets();
         let id = hub.next_id();
         let mut rx = hub.open(
             id,
@@ -150,11 +145,11 @@ impl outbound_ws::Host for CallState {
                 return Err(transport_error(&url, "timed out"));
             }
         };
-        let services = plugin.services.clone();
+        let sockets = granted.sockets_owned();
         let plugin_id = plugin.id.clone();
         tokio::spawn(async move {
             let (mut sink, mut source) = stream.split();
-            let hooks = services.sockets.hooks_of(&plugin_id);
+            let hooks = sockets.hub().hooks_of(&plugin_id);
             let (mut code, mut reason) = (1006u16, String::from("connection dropped"));
             loop {
                 tokio::select! {
@@ -186,7 +181,7 @@ impl outbound_ws::Host for CallState {
                     }
                 }
             }
-            services.sockets.remove(id);
+            sockets.hub().remove(id);
             if let Some(h) = &hooks {
                 let _ = h.send(Hook::SocketClose(id, code, reason)).await;
             }
@@ -195,8 +190,7 @@ impl outbound_ws::Host for CallState {
     }
 
     async fn send_text(&mut self, socket: u64, text: String) -> Result<(), HostError> {
-        self.plugin.require(Capability::OutboundWs)?;
-        self.plugin.services.sockets.send(
+        self.plugin.grant::<cap::OutboundWs>()?.sockets().send(
             &self.plugin.id,
             SocketKind::Outbound,
             socket,
@@ -205,8 +199,7 @@ impl outbound_ws::Host for CallState {
     }
 
     async fn send_binary(&mut self, socket: u64, data: Vec<u8>) -> Result<(), HostError> {
-        self.plugin.require(Capability::OutboundWs)?;
-        self.plugin.services.sockets.send(
+        self.plugin.grant::<cap::OutboundWs>()?.sockets().send(
             &self.plugin.id,
             SocketKind::Outbound,
             socket,
@@ -215,8 +208,7 @@ impl outbound_ws::Host for CallState {
     }
 
     async fn close(&mut self, socket: u64, code: u16, reason: String) -> Result<(), HostError> {
-        self.plugin.require(Capability::OutboundWs)?;
-        self.plugin.services.sockets.send(
+        self.plugin.grant::<cap::OutboundWs>()?.sockets().send(
             &self.plugin.id,
             SocketKind::Outbound,
             socket,

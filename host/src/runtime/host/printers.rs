@@ -10,24 +10,24 @@ use printfarm_serial::supervisor::Printer;
 
 use super::super::bindings::printfarm::plugin::printers::{self, PrinterInfo, TemperatureSample};
 use super::super::bindings::HostError;
+use super::super::context::cap;
 use super::super::convert;
 use super::super::state::CallState;
 use crate::farm::scheduler::PrintNowError;
 use crate::farm::PrinterSummary;
-use crate::plugin::Capability;
 
 impl CallState {
+    /// A printer this plugin may read.
     fn find_printer(&self, id: &str) -> Result<PrinterSummary, HostError> {
         self.plugin
-            .services
-            .printer_summary(id)
+            .grant::<cap::PrintersRead>()?
+            .summary(id)
             .ok_or_else(|| not_found(id))
     }
 
     /// The supervisor of a printer this plugin may control.
     fn controlled(&self, id: &str) -> Result<Printer, HostError> {
-        self.plugin.require(Capability::PrintersControl)?;
-        let printers = &self.plugin.services.printers;
+        let printers = self.plugin.grant::<cap::PrintersControl>()?.printers();
         printers.config(id).ok_or_else(|| not_found(id))?;
         printers.printer(id).cloned().ok_or_else(|| {
             HostError::Unavailable(format!("printer `{id}` is not driven by this process"))
@@ -55,18 +55,16 @@ fn control_error(error: ControlError) -> HostError {
 
 impl printers::Host for CallState {
     async fn list(&mut self) -> Result<Vec<PrinterInfo>, HostError> {
-        self.plugin.require(Capability::PrintersRead)?;
         Ok(self
             .plugin
-            .services
-            .printer_summaries()
+            .grant::<cap::PrintersRead>()?
+            .summaries()
             .iter()
             .map(convert::printer_info)
             .collect())
     }
 
     async fn get(&mut self, id: String) -> Result<PrinterInfo, HostError> {
-        self.plugin.require(Capability::PrintersRead)?;
         Ok(convert::printer_info(&self.find_printer(&id)?))
     }
 
@@ -75,12 +73,11 @@ impl printers::Host for CallState {
         id: String,
         limit: u32,
     ) -> Result<Vec<TemperatureSample>, HostError> {
-        self.plugin.require(Capability::PrintersRead)?;
         self.find_printer(&id)?;
         Ok(self
             .plugin
-            .services
-            .printers
+            .grant::<cap::PrintersRead>()?
+            .printers()
             .temperature_history(&id, limit as usize)
             .into_iter()
             .map(|sample| TemperatureSample {
@@ -107,8 +104,8 @@ impl printers::Host for CallState {
         self.controlled(&id)?;
         let by = format!("plugin:{}", self.plugin.id);
         self.plugin
-            .services
-            .scheduler
+            .grant::<cap::PrintersControl>()?
+            .scheduler()
             .print_now(&id, &file, &by)
             .await
             .map_err(|e| match e {
@@ -172,8 +169,8 @@ impl printers::Host for CallState {
     async fn bed_cleared(&mut self, id: String) -> Result<(), HostError> {
         self.controlled(&id)?;
         self.plugin
-            .services
-            .queue
+            .grant::<cap::PrintersControl>()?
+            .queue()
             .set_bed_clear(&id, true)
             .await
             .map_err(super::core_error)

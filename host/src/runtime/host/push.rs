@@ -3,32 +3,19 @@
 use super::super::bindings::printfarm::plugin::push::{self, Connection, Message};
 use super::super::bindings::HostError;
 use super::super::state::CallState;
-use super::sockets::{Outgoing, SocketKind};
+use super::sockets::Outgoing;
 
 impl push::Host for CallState {
     async fn send(&mut self, conn: u64, msg: Message) -> Result<(), HostError> {
-        self.plugin.services.sockets.send(
-            &self.plugin.id,
-            SocketKind::Push,
-            conn,
-            Outgoing::Message(msg),
-        )
+        self.plugin.push().send(conn, Outgoing::Message(msg))
     }
 
     async fn close(&mut self, conn: u64, code: u16, reason: String) -> Result<(), HostError> {
-        self.plugin.services.sockets.send(
-            &self.plugin.id,
-            SocketKind::Push,
-            conn,
-            Outgoing::Close(code, reason),
-        )
+        self.plugin.push().send(conn, Outgoing::Close(code, reason))
     }
 
     async fn connections(&mut self, printer: Option<String>) -> Vec<Connection> {
-        self.plugin
-            .services
-            .sockets
-            .push_connections(&self.plugin.id, printer.as_deref())
+        self.plugin.push().connections(printer.as_deref())
     }
 }
 
