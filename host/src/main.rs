@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use printfarm::config::FarmConfig;
 use printfarm::plugin::outbound::OutboundPolicy;
 use printfarm::plugin::Package;
-use printfarm::runtime::state::{CallContext, PluginContext};
+use printfarm::runtime::context::PluginContext;
+use printfarm::runtime::state::CallContext;
 use printfarm::runtime::{LoadedPlugin, PluginEngine, Services};
 
 /// Every plugin call creates and drops a store and an instance: many small allocations from

@@ -16,7 +16,8 @@ use super::ListenerState;
 use crate::router::table::Matched;
 use crate::runtime::bindings::{FormField, Header, WitBody, WitRequest, WitResponse};
 use crate::runtime::context::cap;
-use crate::runtime::state::{CallContext, PluginContext};
+use crate::runtime::context::PluginContext;
+use crate::runtime::state::CallContext;
 
 /// Collapses runs of `/` (Home Assistant calls `//api/printer/bed`).
 pub fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {

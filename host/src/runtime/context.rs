@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::bindings::HostError;
 use super::host::sockets::{Outgoing, SocketHub, SocketKind};
-use super::state::Services;
+use super::services::Services;
 use crate::events::EventBus;
 use crate::farm::scheduler::Scheduler;
 use crate::farm::Fleet;
@@ -28,7 +28,7 @@ use printfarm_core::queue::Queue;
 /// Its services are private: host code reaches them only through [`grant`](Self::grant).
 ///
 /// ```compile_fail
-/// fn bypass(ctx: &printfarm::runtime::state::PluginContext) {
+/// fn bypass(ctx: &printfarm::runtime::context::PluginContext) {
 ///     let _ = &ctx.services; // error: the field is private
 /// }
 /// ```

@@ -6,6 +6,7 @@
 //! - [`engine`]: the engine, its pooling configuration and the epoch ticker.
 //! - [`cache`]: the on-disk cache of precompiled components.
 //! - [`state`]: what one call's store holds (the owned context) and its memory limiter.
+//! - [`services`]: the host's core services (database, printers, library, queue, sockets).
 //! - [`context`]: what all calls of a plugin share, and the capability views through which its
 //!   host interfaces reach the core.
 //! - [`host`]: the host side of every imported WIT interface, each behind its capability.
@@ -24,9 +25,10 @@ pub mod health;
 pub mod hook;
 pub mod host;
 pub mod plugin;
+pub mod services;
 pub mod state;
 pub mod warm;
 
 pub use engine::PluginEngine;
 pub use plugin::{CallError, LoadedPlugin, PluginStatus};
-pub use state::Services;
+pub use services::Services;

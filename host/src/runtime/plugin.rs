@@ -12,10 +12,11 @@ use wasmtime::component::{ComponentExportIndex, InstancePre, TypedFunc};
 use wasmtime::{Store, Trap};
 
 use super::bindings::{Plugin, PluginIndices, WitRequest, WitResponse};
+use super::context::PluginContext;
 use super::engine::{CompileSource, PluginEngine};
 use super::health::Health;
 pub use super::hook::Hook;
-use super::state::{CallContext, CallState, PluginContext};
+use super::state::{CallContext, CallState};
 use super::warm::{IdleInstances, Warm};
 use crate::plugin::api;
 use crate::plugin::Package;

@@ -1,9 +1,9 @@
-//! What one call's store owns, and the services it borrows.
+//! What one call's store owns.
 //!
 //! Owned context + borrowed view, as in wasmtime's WASI: [`CallState`] is the store's data, built
-//! fresh for every call (or kept with a warm instance); [`PluginContext`] is shared by all calls
-//! of one plugin; [`Services`] are the host's core services, which the host interfaces reach only
-//! through the views that [`PluginContext::grant`] hands out.
+//! fresh for every call (or kept with a warm instance); the [`PluginContext`] it points to is
+//! shared by all calls of one plugin, and opens the host's services only through the views that
+//! [`PluginContext::grant`] hands out.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,115 +15,13 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::HostError;
-pub use super::context::PluginContext;
-use super::host::sockets::SocketHub;
-use crate::events::EventBus;
-use crate::farm::scheduler::{ActivePrints, Scheduler};
-use crate::farm::Fleet;
-use crate::storage::Storage;
-use printfarm_core::identity::Identities;
-use printfarm_core::library::Library;
-use printfarm_core::queue::Queue;
+use super::context::PluginContext;
 
 /// How much of a guest's stderr (a panic message, a debug print) is kept per call for the log.
 pub const STDERR_CAPTURE_BYTES: usize = 16 << 10;
 
 /// Tables a guest may grow to: Rust components use a few hundred entries at most.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
-
-/// The host's core services, shared by every plugin.
-pub struct Services {
-    /// The database.
-    pub storage: Storage,
-    /// The farm's printers, in config order.
-    pub printers: Fleet,
-    /// Users, API keys and sessions.
-    pub identities: Identities,
-    /// The G-code library.
-    pub library: Library,
-    /// The job queue.
-    pub queue: Queue,
-    /// What the scheduler prints where.
-    pub active: ActivePrints,
-    /// The scheduler (for prints started by hand).
-    pub scheduler: Scheduler,
-    /// The event bus.
-    pub events: EventBus,
-    /// The HTTP client for outbound calls.
-    pub http: reqwest::Client,
-    /// Client push connections and outbound websockets.
-    pub sockets: SocketHub,
-}
-
-impl Services {
-    /// The services over an open core. The scheduler is made, not spawned: the server spawns
-    /// it once everything else has started.
-    pub fn new(
-        storage: Storage,
-        printers: Fleet,
-        library: Library,
-        queue: Queue,
-        active: ActivePrints,
-        events: EventBus,
-    ) -> Result<Services, reqwest::Error> {
-        let scheduler = Scheduler::new(
-            printers.clone(),
-            queue.clone(),
-            library.clone(),
-            active.clone(),
-        );
-        Ok(Services {
-            identities: Identities::new(storage.clone()),
-            storage,
-            printers,
-            library,
-            queue,
-            active,
-            scheduler,
-            events,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("printfarm/", env!("CARGO_PKG_VERSION")))
-                .build()?,
-            sockets: SocketHub::default(),
-        })
-    }
-
-    /// Services on a scratch database and library in `dir`, with no printers: what checking a
-    /// plugin package runs its component against.
-    pub async fn scratch(dir: &std::path::Path) -> anyhow::Result<Services> {
-        let storage = Storage::open_sqlite(&dir.join("scratch.db")).await?;
-        let library = Library::open(storage.clone(), &dir.join("library"), 1 << 20).await?;
-        let queue = Queue::open(storage.clone(), library.clone(), Vec::new()).await?;
-        Ok(Services::new(
-            storage,
-            Fleet::declared(&[]),
-            library,
-            queue,
-            ActivePrints::default(),
-            EventBus::default(),
-        )?)
-    }
-
-    /// Every printer's summary with its bed state, in config order.
-    pub fn printer_summaries(&self) -> Vec<crate::farm::PrinterSummary> {
-        self.printers
-            .summaries()
-            .into_iter()
-            .map(|s| self.with_bed(s))
-            .collect()
-    }
-
-    /// One printer's summary with its bed state.
-    pub fn printer_summary(&self, id: &str) -> Option<crate::farm::PrinterSummary> {
-        self.printers.summary(id).map(|s| self.with_bed(s))
-    }
-
-    fn with_bed(&self, mut summary: crate::farm::PrinterSummary) -> crate::farm::PrinterSummary {
-        summary.bed_clear = self.queue.bed_state(&summary.id).unwrap_or(false);
-        summary
-    }
-}
 
 /// A multipart file part staged on disk for the current request.
 pub struct StagedUpload {

@@ -21,7 +21,7 @@ use crate::farm::scheduler::ActivePrints;
 use crate::farm::Fleet;
 use crate::http::HostState;
 use crate::router::Listener;
-use crate::runtime::state::PluginContext;
+use crate::runtime::context::PluginContext;
 use crate::runtime::{LoadedPlugin, PluginEngine, Services};
 use crate::storage::Storage;
 use printfarm_core::identity::{Identities, FIRST_ADMIN};

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use super::super::state::{CallContext, CallState, PluginContext, Services};
+use super::super::context::PluginContext;
+use super::super::services::Services;
+use super::super::state::{CallContext, CallState};
 use crate::plugin::outbound::OutboundPolicy;
 use crate::plugin::{Capability, Manifest};
 
