@@ -106,13 +106,17 @@ pub mod cap {
     use super::{Cap, Capability};
 
     macro_rules! capability_types {
-        ($($name:ident),* $(,)?) => {$(
-            #[doc = concat!("[`Capability::", stringify!($name), "`] as a type.")]
-            pub struct $name;
-            impl Cap for $name {
-                const CAPABILITY: Capability = Capability::$name;
-            }
-        )*};
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[doc = concat!("[`Capability::", stringify!($name), "`] as a type.")]
+                pub struct $name;
+                impl Cap for $name {
+                    const CAPABILITY: Capability = Capability::$name;
+                }
+            )*
+            /// The capabilities that have a type here, which must be all of them.
+            pub const TYPED: &[Capability] = &[$(Capability::$name),*];
+        };
     }
 
     capability_types!(
@@ -301,5 +305,10 @@ mod tests {
             state.plugin.grant::<cap::FilesRead>().is_err(),
             "one capability opens no other"
         );
+    }
+
+    #[test]
+    fn every_capability_has_a_type() {
+        assert_eq!(cap::TYPED, &Capability::ALL[..]);
     }
 }
