@@ -367,6 +367,14 @@ async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
         "limits: {} MiB memory, {} ms deadline, {} B body, {} B kv values, {} sockets",
         l.memory_mb, l.deadline_ms, l.max_body_bytes, l.max_kv_value_bytes, l.max_sockets
     );
+    if l.calls_per_instance > 1 {
+        println!(
+            "instances: kept between calls, up to {} calls each",
+            l.calls_per_instance
+        );
+    } else {
+        println!("instances: a fresh one for every call");
+    }
     match init {
         Ok(()) => println!("init: accepted the config"),
         Err(reason) => anyhow::bail!("init refused the config: {reason}"),

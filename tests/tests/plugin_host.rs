@@ -780,6 +780,20 @@ fn plugin_check_validates_a_package_and_prints_its_mount() {
         "{stdout}"
     );
     assert!(stdout.contains("capabilities: kv"), "{stdout}");
+    assert!(
+        stdout.contains("instances: a fresh one for every call"),
+        "{stdout}"
+    );
+    let out = std::process::Command::new(binary())
+        .args(["plugin", "check"])
+        .arg(shipped_plugins().join("octoprint"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("instances: kept between calls, up to 1000 calls each"),
+        "{stdout}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     copy_package(&shipped_plugins().join("hello"), dir.path());
