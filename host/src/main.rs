@@ -14,8 +14,8 @@ use printfarm::runtime::context::PluginContext;
 use printfarm::runtime::state::CallContext;
 use printfarm::runtime::{LoadedPlugin, PluginEngine, Services};
 
-/// Every plugin call creates and drops a store and an instance: many small allocations from
-/// several threads, which mimalloc serves markedly faster than the system allocator.
+/// A plugin call on a fresh instance creates and drops a store and an instance: many small
+/// allocations from several threads, which mimalloc serves markedly faster than the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

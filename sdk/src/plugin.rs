@@ -34,7 +34,8 @@ use crate::{Request, Response, Router};
 pub trait Plugin: 'static {
     /// The plugin's routes. Called on an instance's first request (so once per request in a
     /// fresh instance, once for many when the host keeps instances); register the routes
-    /// exactly as `plugin.toml`'s `routes` writes them.
+    /// exactly as `plugin.toml`'s `routes` writes them. What the route closures capture lives
+    /// as long as the instance: capture nothing that must be fresh for each request.
     fn router() -> Router;
 
     /// Handles one request. The default dispatches through [`router`](Plugin::router), built on

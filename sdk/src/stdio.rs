@@ -2,8 +2,8 @@
 //!
 //! Rust's standard library reaches them through the C library's `write` and `getenv`. On
 //! `wasm32-wasip2` those link eleven WASI interfaces into every plugin (the stdin, stdout and
-//! stderr streams, terminals, the environment, exit), and since every call runs in a fresh
-//! instance the host links all of them again on every request: more than a fifth of the cost of
+//! stderr streams, terminals, the environment, exit), and since most calls run in a fresh
+//! instance the host would link all of them again on every such request: more than a fifth of the cost of
 //! a call. The SDK provides its own `write` and `getenv`, so a plugin imports WASI only if it uses
 //! it itself (clocks, random numbers, sleeping):
 //!

@@ -1,6 +1,6 @@
 //! The HTTP front: one axum server per listener, each with its route table.
 //!
-//! - [`dispatch`]: a request → the matched plugin route → a fresh instance → the response.
+//! - [`dispatch`]: a request → the matched plugin route → an instance (fresh, or kept) → the response.
 //! - [`staging`]: multipart uploads streamed to disk; the plugin gets handles.
 //! - [`push`]: websockets on plugins' push routes.
 //! - [`api`]: the host's own routes under [`HOST_PREFIX`](crate::HOST_PREFIX).

@@ -1,8 +1,12 @@
 //! What every call of one plugin shares, and capabilities in the types: a host interface reaches
 //! the core's services only through a [`Granted`] view, and only [`PluginContext::grant`] makes
-//! one, after checking that the plugin holds the capability. Each view gives access to what its
-//! capability covers and nothing else, so a new host function cannot forget the check: without
-//! it, there is no way to the services (as wasmtime-wasi-http hands out its `WasiHttpCtxView`).
+//! one, after checking that the plugin holds the capability. So a new host function cannot forget
+//! the check: without it, there is no way to the services (as wasmtime-wasi-http hands out its
+//! `WasiHttpCtxView`). Each view opens only the services its capability needs (the `kv` view has
+//! no printers, the `files` views no queue), but a service whole: a view for reading and one for
+//! changing the same service (`FilesRead`, `FilesWrite`) hand out the same object, so a function
+//! that checks the weaker of two capabilities is caught by review and the in-process tests, not by
+//! the types.
 //!
 //! What needs no capability (the plugin's own push connections, the events its manifest
 //! subscribes to) has accessors of its own on [`PluginContext`].

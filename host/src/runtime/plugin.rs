@@ -223,7 +223,7 @@ impl LoadedPlugin {
     pub fn disable(&self, reason: String) {
         tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
         self.health.disable(reason);
-        self.idle.clear();
+        self.idle.close();
     }
 
     /// Handles one HTTP request. The hot path: a raw instance and the one export it needs.
@@ -252,7 +252,8 @@ impl LoadedPlugin {
     /// It runs in an instance of its own, never kept: whatever `init` leaves in memory is seen
     /// by no other call, whether the plugin allows reuse or not.
     pub async fn init(&self) -> Result<Result<(), String>, CallError> {
-        let (mut warm, plugin) = self.begin(CallContext::default()).await?;
+        let warm = self.instantiate(CallContext::default()).await?;
+        let (mut warm, plugin) = self.bind(warm)?;
         let config = self.ctx.config_json.clone();
         let outcome = tokio::time::timeout(
             self.wall_deadline(),
@@ -325,7 +326,12 @@ impl LoadedPlugin {
 
     /// An instance for one call, with the world's exports bound (for `init` and hooks).
     pub async fn begin(&self, call: CallContext) -> Result<(Warm, Plugin), CallError> {
-        let mut warm = self.checkout(call).await?;
+        let warm = self.checkout(call).await?;
+        self.bind(warm)
+    }
+
+    /// Binds the world's exports of an instance.
+    fn bind(&self, mut warm: Warm) -> Result<(Warm, Plugin), CallError> {
         match self.indices.load(&mut warm.store, &warm.instance) {
             Ok(plugin) => Ok((warm, plugin)),
             Err(e) => Err(self.classify(&warm.store, e)),
@@ -447,7 +453,7 @@ impl LoadedPlugin {
                 .failed(&error.to_string(), error.counts_as_failure(), limit)
         {
             tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
-            self.idle.clear();
+            self.idle.close();
         }
     }
 

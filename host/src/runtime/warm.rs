@@ -45,7 +45,15 @@ impl Warm {
 /// One plugin's idle instances.
 pub struct IdleInstances {
     calls_per_instance: u32,
-    idle: Mutex<Vec<Warm>>,
+    idle: Mutex<Idle>,
+}
+
+#[derive(Default)]
+struct Idle {
+    instances: Vec<Warm>,
+    /// Set for good when the plugin is disabled: an instance whose call was still running then
+    /// must not be kept, since no call will ever take it.
+    closed: bool,
 }
 
 impl IdleInstances {
@@ -54,7 +62,7 @@ impl IdleInstances {
     pub fn new(calls_per_instance: u32) -> IdleInstances {
         IdleInstances {
             calls_per_instance,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(Idle::default()),
         }
     }
 
@@ -62,7 +70,7 @@ impl IdleInstances {
     /// idle. The caller sets the call's deadline.
     pub fn take(&self, call: CallContext) -> Result<Warm, CallContext> {
         // Last in, first out: the instance used last has the warmest caches.
-        let Some(mut warm) = self.idle.lock().expect("idle instances lock").pop() else {
+        let Some(mut warm) = self.lock().instances.pop() else {
             return Err(call);
         };
         warm.store.data_mut().start_call(call);
@@ -78,14 +86,24 @@ impl IdleInstances {
         }
         // The finished call's staged uploads are deleted now, not when the instance is next used.
         warm.store.data_mut().start_call(CallContext::default());
-        let mut idle = self.idle.lock().expect("idle instances lock");
-        if idle.len() < MAX_IDLE {
-            idle.push(warm);
+        let mut idle = self.lock();
+        if !idle.closed && idle.instances.len() < MAX_IDLE {
+            idle.instances.push(warm);
         }
     }
 
-    /// Drops every idle instance (when the plugin is disabled: it will not be called again).
-    pub fn clear(&self) {
-        self.idle.lock().expect("idle instances lock").clear();
+    /// Drops every idle instance and keeps none from now on (when the plugin is disabled: it will
+    /// not be called again). The instances are dropped outside the lock.
+    pub fn close(&self) {
+        let dropped = {
+            let mut idle = self.lock();
+            idle.closed = true;
+            std::mem::take(&mut idle.instances)
+        };
+        drop(dropped);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.idle.lock().expect("idle instances lock")
     }
 }
