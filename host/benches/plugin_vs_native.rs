@@ -277,6 +277,35 @@ async fn run() {
     }
     let whole_call = t.elapsed() / n;
 
+    // The same component and request on a kept instance (`limits.calls-per-instance`): what a
+    // call costs once instantiation is gone.
+    let mut package = printfarm::plugin::Package::load(&hello.package.dir).unwrap();
+    package.manifest.limits.calls_per_instance = 1000;
+    let kept_ctx = Arc::new(printfarm::runtime::context::PluginContext::new(
+        &package.manifest,
+        package.manifest.capabilities.iter().copied(),
+        printfarm::plugin::outbound::OutboundPolicy::new(&[], None).unwrap(),
+        hello.ctx.config_json.clone(),
+        prepared.host.services.clone(),
+    ));
+    let engine_dir = tempfile::tempdir().unwrap();
+    let engine = printfarm::runtime::PluginEngine::new(engine_dir.path()).unwrap();
+    let kept = printfarm::runtime::LoadedPlugin::load(&engine, package, kept_ctx).unwrap();
+    for _ in 0..1000 {
+        kept.handle_http(CallContext::default(), &request)
+            .await
+            .unwrap();
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        let r = kept
+            .handle_http(CallContext::default(), &request)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let kept_call = t.elapsed() / n;
+
     let listener = prepared.listeners.remove(0);
     let (_, plugin_app) = printfarm::http::app(prepared.host.clone(), listener);
     let plugin_addr = serve(plugin_app).await;
@@ -340,6 +369,10 @@ async fn run() {
     println!(
         "whole plugin call without HTTP (instantiate + handle + teardown): {:.1} µs",
         whole_call.as_secs_f64() * 1e6
+    );
+    println!(
+        "whole plugin call without HTTP on a kept instance (calls-per-instance = 1000): {:.1} µs",
+        kept_call.as_secs_f64() * 1e6
     );
     for (name, f) in [
         ("plugin  GET /hello/health", &mut plugin),
