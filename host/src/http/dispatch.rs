@@ -200,15 +200,17 @@ fn wit_request(
     staged: Staged,
     remote: SocketAddr,
 ) -> (WitRequest, CallContext) {
-    let base_url = format!(
-        "{}://{}",
-        parts.uri.scheme_str().unwrap_or("http"),
-        parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost")
-    );
+    // Joined by hand: `format!` was a measurable part of a call on a kept instance.
+    let scheme = parts.uri.scheme_str().unwrap_or("http");
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let mut base_url = String::with_capacity(scheme.len() + 3 + host.len());
+    base_url.push_str(scheme);
+    base_url.push_str("://");
+    base_url.push_str(host);
     let headers: Vec<Header> = parts
         .headers
         .iter()
@@ -234,9 +236,28 @@ fn wit_request(
         printer: matched.target.printer.clone(),
         mount: matched.target.mount.clone(),
         base_url,
-        remote_addr: remote.to_string(),
+        remote_addr: address_text(remote),
     };
     (request, call)
+}
+
+/// `ip:port`, as `SocketAddr`'s `Display` writes it. That goes through the formatting machinery,
+/// which cost a tenth of a call on a kept instance; IPv4, what clients use, is written directly.
+fn address_text(address: SocketAddr) -> String {
+    let SocketAddr::V4(v4) = address else {
+        return address.to_string();
+    };
+    let mut text = String::with_capacity(21);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(digits.format(octet));
+    }
+    text.push(':');
+    text.push_str(digits.format(v4.port()));
+    text
 }
 
 /// Turns a plugin's response into an HTTP response, checking what the plugin produced.
@@ -313,6 +334,23 @@ async fn library_file(ctx: &PluginContext, path: &str) -> Result<(Body, u64), Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for address in [
+            "127.0.0.1:8080",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.20.3.4:51234",
+            "[::1]:5000",
+            "[fe80::1%2]:80",
+        ] {
+            let parsed: SocketAddr = address
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::V6(address.parse().unwrap()));
+            assert_eq!(address_text(parsed), parsed.to_string());
+        }
+    }
 
     #[test]
     fn collapses_slashes() {
