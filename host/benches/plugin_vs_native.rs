@@ -186,6 +186,23 @@ async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
+/// The mean time of `n` whole calls of `plugin`'s HTTP handler with `request`, each checked.
+async fn time_calls(
+    plugin: &printfarm::runtime::LoadedPlugin,
+    request: &printfarm::runtime::bindings::WitRequest,
+    n: u32,
+) -> Duration {
+    let t = Instant::now();
+    for _ in 0..n {
+        let r = plugin
+            .handle_http(CallContext::default(), request)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    t.elapsed() / n
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -267,15 +284,7 @@ async fn run() {
         base_url: "http://bench".into(),
         remote_addr: "127.0.0.1:1".into(),
     };
-    let t = Instant::now();
-    for _ in 0..n {
-        let r = hello
-            .handle_http(CallContext::default(), &request)
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200);
-    }
-    let whole_call = t.elapsed() / n;
+    let whole_call = time_calls(&hello, &request, n).await;
 
     // The same component and request on a kept instance (`limits.calls-per-instance`): what a
     // call costs once instantiation is gone.
@@ -291,20 +300,8 @@ async fn run() {
     let engine_dir = tempfile::tempdir().unwrap();
     let engine = printfarm::runtime::PluginEngine::new(engine_dir.path()).unwrap();
     let kept = printfarm::runtime::LoadedPlugin::load(&engine, package, kept_ctx).unwrap();
-    for _ in 0..1000 {
-        kept.handle_http(CallContext::default(), &request)
-            .await
-            .unwrap();
-    }
-    let t = Instant::now();
-    for _ in 0..n {
-        let r = kept
-            .handle_http(CallContext::default(), &request)
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200);
-    }
-    let kept_call = t.elapsed() / n;
+    time_calls(&kept, &request, 1000).await;
+    let kept_call = time_calls(&kept, &request, n).await;
 
     let listener = prepared.listeners.remove(0);
     let (_, plugin_app) = printfarm::http::app(prepared.host.clone(), listener);

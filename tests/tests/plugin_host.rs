@@ -762,13 +762,18 @@ async fn the_host_prefix_is_reserved() {
     );
 }
 
+/// `printfarm plugin check DIR`.
+fn plugin_check(dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(binary())
+        .args(["plugin", "check"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn plugin_check_validates_a_package_and_prints_its_mount() {
-    let out = std::process::Command::new(binary())
-        .args(["plugin", "check"])
-        .arg(shipped_plugins().join("hello"))
-        .output()
-        .unwrap();
+    let out = plugin_check(&shipped_plugins().join("hello"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -784,11 +789,7 @@ fn plugin_check_validates_a_package_and_prints_its_mount() {
         stdout.contains("instances: a fresh one for every call"),
         "{stdout}"
     );
-    let out = std::process::Command::new(binary())
-        .args(["plugin", "check"])
-        .arg(shipped_plugins().join("octoprint"))
-        .output()
-        .unwrap();
+    let out = plugin_check(&shipped_plugins().join("octoprint"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("instances: kept between calls, up to 1000 calls each"),
@@ -798,11 +799,7 @@ fn plugin_check_validates_a_package_and_prints_its_mount() {
     let dir = tempfile::tempdir().unwrap();
     copy_package(&shipped_plugins().join("hello"), dir.path());
     std::fs::write(dir.path().join("hello.wasm"), b"\0asm\x0d\0\x01\0garbage").unwrap();
-    let out = std::process::Command::new(binary())
-        .args(["plugin", "check"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = plugin_check(dir.path());
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("hello.wasm"),
