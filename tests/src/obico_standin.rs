@@ -1587,12 +1587,23 @@ fn unlinked_answer(app: &App, body: Option<&Value>) -> Response {
     if body.get("host_or_ip").is_none() {
         return server_error();
     }
+    // As the real server: the passcode fields answer only an agent that sends
+    // `one_time_passcode`. A passcode it sends back that is still alive is kept (with the
+    // verification code once the user typed it); an empty, unknown or expired one is replaced.
+    let sent = body
+        .get("one_time_passcode")
+        .map(|p| p.as_str().unwrap_or_default().to_owned());
     app.state.change(|s| {
         let now = Instant::now();
         let lifetime = s.passcode_lifetime;
         let taken: Vec<String> = s.devices.values().map(|d| d.passcode.clone()).collect();
         let device = s.devices.entry(device_id).or_insert_with(Device::new);
-        if device.passcode.is_empty() || now >= device.passcode_given + lifetime {
+        let messages = std::mem::take(&mut device.messages);
+        let Some(sent) = sent else {
+            return Json(json!({ "messages": messages })).into_response();
+        };
+        let alive = !device.passcode.is_empty() && now < device.passcode_given + lifetime;
+        if !(alive && device.passcode == sent) {
             device.passcode = loop {
                 let p = random_string(5, b"abcdefghijklmnopqrstuvwxyz0123456789");
                 if !taken.contains(&p) {
@@ -1602,7 +1613,6 @@ fn unlinked_answer(app: &App, body: Option<&Value>) -> Response {
             device.passcode_given = now;
             device.verification_code = None;
         }
-        let messages = std::mem::take(&mut device.messages);
         let passlink = format!(
             "{}/otp/?one_time_passcode={}",
             app.base_url, device.passcode

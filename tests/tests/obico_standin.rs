@@ -209,15 +209,21 @@ async fn a_passcode_typed_in_the_app_gives_the_device_a_verification_code() {
     let (_, other, _) = poll(&s, &unlinked_body(&device_id(2))).await;
     assert_ne!(other["one_time_passcode"], passcode.as_str());
 
-    // The same device keeps its passcode from poll to poll.
-    let (_, again, _) = poll(&s, &unlinked_body(&device_id(1))).await;
+    // A poll that sends its passcode back keeps it; one without asks for no passcode at all.
+    let mut with_passcode = unlinked_body(&device_id(1));
+    with_passcode["one_time_passcode"] = json!(passcode);
+    let mut without = unlinked_body(&device_id(1));
+    without.as_object_mut().unwrap().remove("one_time_passcode");
+    let (_, bare, _) = poll(&s, &without).await;
+    assert_eq!(bare, json!({"messages": []}));
+    let (_, again, _) = poll(&s, &with_passcode).await;
     assert_eq!(again["one_time_passcode"], passcode.as_str());
     assert_eq!(again["verification_code"], "");
     assert_eq!(s.passcode_of(&device_id(1)), Some(passcode.clone()));
 
     assert!(s.enter_passcode("zzzzz").is_err());
     let code = s.enter_passcode(&passcode).unwrap();
-    let (_, answer, _) = poll(&s, &unlinked_body(&device_id(1))).await;
+    let (_, answer, _) = poll(&s, &with_passcode).await;
     assert_eq!(answer["verification_code"], code.as_str());
     let (_, other, _) = poll(&s, &unlinked_body(&device_id(2))).await;
     assert_eq!(other["verification_code"], "");
@@ -226,12 +232,12 @@ async fn a_passcode_typed_in_the_app_gives_the_device_a_verification_code() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(s.printers().len(), 1);
     // Used: the device's polls no longer offer it.
-    let (_, after, _) = poll(&s, &unlinked_body(&device_id(1))).await;
+    let (_, after, _) = poll(&s, &with_passcode).await;
     assert_eq!(after["verification_code"], "");
 
     // An expired passcode is replaced by the next poll.
     s.set_passcode_lifetime(Duration::ZERO);
-    let (_, expired, _) = poll(&s, &unlinked_body(&device_id(1))).await;
+    let (_, expired, _) = poll(&s, &with_passcode).await;
     assert_ne!(expired["one_time_passcode"], passcode.as_str());
 }
 
