@@ -211,3 +211,53 @@ async fn cancel_retry_and_crash_recovery() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].outcome, TaskState::Interrupted);
 }
+
+/// Every pause of an attempt is in its history, with who paused it and why, closed by the
+/// resume; a second pause while one is open does not count, and only a running print pauses.
+#[tokio::test]
+async fn pauses_are_recorded_in_the_history_of_their_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, queue) = setup(dir.path(), vec![printer("p1", &[])]).await;
+    queue.enqueue(spec(1, 0, &[], &[]), None).await.unwrap();
+    let claim = queue.claim("p1").await.unwrap().unwrap();
+    let print = claim.print_id;
+    assert!(queue
+        .record_pause(print, "plugin:obico", Some("spaghetti detected"))
+        .await
+        .unwrap());
+    assert!(
+        !queue.record_pause(print, "printer", None).await.unwrap(),
+        "the printer's own pause event after a request is the same pause"
+    );
+    assert!(queue.record_resume(print).await.unwrap());
+    assert!(!queue.record_resume(print).await.unwrap());
+    let long = "x".repeat(5000);
+    assert!(queue
+        .record_pause(print, "user:alice", Some(&long))
+        .await
+        .unwrap());
+    let record = queue
+        .finish(print, TaskState::Cancelled, Some("test"), None)
+        .await
+        .unwrap();
+    assert_eq!(record.pauses.len(), 2, "{:?}", record.pauses);
+    assert!(
+        !queue.record_pause(print, "user:alice", None).await.unwrap(),
+        "an ended print does not pause"
+    );
+
+    let history = queue.history(Some("p1"), None, 10).await.unwrap();
+    let pauses = &history[0].pauses;
+    assert_eq!(pauses.len(), 2);
+    assert_eq!(pauses[0].by, "plugin:obico");
+    assert_eq!(pauses[0].reason.as_deref(), Some("spaghetti detected"));
+    assert!(pauses[0].resumed_ms.unwrap() >= pauses[0].paused_ms);
+    assert_eq!(pauses[1].by, "user:alice");
+    assert_eq!(pauses[1].resumed_ms, None, "it ended paused");
+    let reason = pauses[1].reason.as_deref().unwrap();
+    assert!(
+        reason.len() <= printfarm_core::queue::MAX_PAUSE_REASON && reason.ends_with('…'),
+        "{}",
+        reason.len()
+    );
+}

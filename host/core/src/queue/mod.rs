@@ -25,6 +25,10 @@ pub const MAX_COPIES: u32 = 10_000;
 pub const MAX_HISTORY: u32 = 10_000;
 /// Queue events buffered for slow subscribers.
 const EVENT_BACKLOG: usize = 1024;
+/// Longest pause reason kept, in bytes: a sentence or two for the history, not a log. A longer
+/// one is cut rather than refused, because refusing would refuse the pause itself, and a pause
+/// for a detected failure must not fail for the length of its explanation.
+pub const MAX_PAUSE_REASON: usize = 1024;
 
 struct Inner {
     storage: Storage,
@@ -401,6 +405,28 @@ impl Queue {
         self.inner.storage.print_progress(print_id, progress).await
     }
 
+    /// Records that a running print paused, by whom (`user:<name>`, `plugin:<id>`, `printer`)
+    /// and why; a reason longer than [`MAX_PAUSE_REASON`] is cut there. Does nothing when a
+    /// pause of the print is open already, so that the printer's own pause event after a
+    /// request does not count twice; true if recorded.
+    pub async fn record_pause(
+        &self,
+        print_id: i64,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<bool, CoreError> {
+        let reason = reason.map(|r| cut(r, MAX_PAUSE_REASON));
+        self.inner
+            .storage
+            .record_pause(print_id, by, reason.as_deref(), now_ms())
+            .await
+    }
+
+    /// Records that a print resumed: closes its open pause, if any (true then).
+    pub async fn record_resume(&self, print_id: i64) -> Result<bool, CoreError> {
+        self.inner.storage.record_resume(print_id, now_ms()).await
+    }
+
     /// Records how a print ended; its task takes the same state.
     pub async fn finish(
         &self,
@@ -437,5 +463,28 @@ impl Queue {
         if let Ok(blob) = self.inner.storage.job_blob(job_id).await {
             self.inner.library.collect_blob(&blob).await;
         }
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_long_reason_is_cut_at_a_character_boundary() {
+        assert_eq!(super::cut("short", 10), "short");
+        let cut = super::cut(&"é".repeat(600), super::MAX_PAUSE_REASON);
+        assert!(cut.len() <= super::MAX_PAUSE_REASON, "{}", cut.len());
+        assert!(cut.ends_with("é…"), "{cut}");
     }
 }

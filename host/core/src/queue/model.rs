@@ -172,6 +172,23 @@ pub struct PrintRecord {
     pub lines_acked: u64,
     /// Lines sent again on the firmware's request.
     pub resends: u64,
+    /// Its pauses, oldest first.
+    pub pauses: Vec<PrintPause>,
+}
+
+/// One pause of a print attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PrintPause {
+    /// When it paused (ms since the epoch): when the pause was asked for, which the printer
+    /// carries out once the moves in its buffer are done.
+    pub paused_ms: i64,
+    /// When it resumed; `null` while paused, and for a print that ended paused.
+    pub resumed_ms: Option<i64>,
+    /// Who paused it: `user:<name>` (the host API), `plugin:<id>` (a plugin), or `printer`
+    /// (the firmware asked with `//action:pause`).
+    pub by: String,
+    /// Why, when whoever paused it said (a plugin's `pause-with-reason`).
+    pub reason: Option<String>,
 }
 
 /// How far a print got, as the engine reports it.

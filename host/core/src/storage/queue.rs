@@ -1,10 +1,10 @@
 //! Jobs, tasks, print attempts, beds and the queue's paused flag.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::Storage;
 use crate::queue::{
-    Job, JobSpec, Placement, PrintOutcome, PrintProgress, PrintRecord, Task, TaskState,
+    Job, JobSpec, Placement, PrintOutcome, PrintPause, PrintProgress, PrintRecord, Task, TaskState,
 };
 use crate::CoreError;
 
@@ -139,7 +139,42 @@ fn print_record(row: PrintRow) -> Result<PrintRecord, CoreError> {
         file_size: file_size as u64,
         lines_acked: lines_acked as u64,
         resends: resends as u64,
+        pauses: Vec::new(),
     })
+}
+
+const PAUSE_COLUMNS: &str = "print_id, paused_ms, resumed_ms, paused_by, reason";
+type PauseRow = (i64, i64, Option<i64>, String, Option<String>);
+
+/// Hands each record its pauses; `rows` are ordered by print and time.
+fn attach_pauses(records: &mut [PrintRecord], rows: Vec<PauseRow>) {
+    let mut by_print: HashMap<i64, Vec<PrintPause>> = HashMap::new();
+    for (print_id, paused_ms, resumed_ms, by, reason) in rows {
+        by_print.entry(print_id).or_default().push(PrintPause {
+            paused_ms,
+            resumed_ms,
+            by,
+            reason,
+        });
+    }
+    for record in records {
+        if let Some(pauses) = by_print.remove(&record.id) {
+            record.pauses = pauses;
+        }
+    }
+}
+
+/// The pauses of one print, oldest first.
+async fn pauses_of(
+    executor: impl sqlx::SqliteExecutor<'_>,
+    print_id: i64,
+) -> Result<Vec<PauseRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PAUSE_COLUMNS} FROM print_pauses WHERE print_id = ? ORDER BY paused_ms, id"
+    ))
+    .bind(print_id)
+    .fetch_all(executor)
+    .await
 }
 
 fn json_list(s: &str) -> Vec<String> {
@@ -323,25 +358,81 @@ impl Storage {
         Ok(())
     }
 
-    /// Print attempts, newest first.
+    /// Print attempts with their pauses, newest first.
     pub async fn history(
         &self,
         printer: Option<&str>,
         file: Option<&str>,
         limit: u32,
     ) -> Result<Vec<PrintRecord>, CoreError> {
-        let rows: Vec<PrintRow> = sqlx::query_as(&format!(
-            "SELECT {PRINT_COLUMNS} FROM prints WHERE (? IS NULL OR printer = ?) AND (? IS NULL OR file_path = ?) \
-             ORDER BY started_ms DESC, id DESC LIMIT ?"
+        const SELECTED: &str = "FROM prints WHERE (? IS NULL OR printer = ?) \
+             AND (? IS NULL OR file_path = ?) ORDER BY started_ms DESC, id DESC LIMIT ?";
+        // One read, so that the pauses belong to exactly the records listed.
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<PrintRow> = sqlx::query_as(&format!("SELECT {PRINT_COLUMNS} {SELECTED}"))
+            .bind(printer)
+            .bind(printer)
+            .bind(file)
+            .bind(file)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        // The records' ids by the same filter rather than bound one by one: a page of history
+        // can hold more ids than SQLite takes parameters.
+        let pauses: Vec<PauseRow> = sqlx::query_as(&format!(
+            "SELECT {PAUSE_COLUMNS} FROM print_pauses WHERE print_id IN (SELECT id {SELECTED}) \
+             ORDER BY print_id, paused_ms, id"
         ))
         .bind(printer)
         .bind(printer)
         .bind(file)
         .bind(file)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        rows.into_iter().map(print_record).collect()
+        tx.commit().await?;
+        let mut records: Vec<PrintRecord> = rows
+            .into_iter()
+            .map(print_record)
+            .collect::<Result<_, _>>()?;
+        attach_pauses(&mut records, pauses);
+        Ok(records)
+    }
+
+    /// Records that a running print paused, unless a pause of it is open already (a second
+    /// pause request, or the printer's own pause event after the request). True if recorded.
+    pub async fn record_pause(
+        &self,
+        print_id: i64,
+        by: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool, CoreError> {
+        let done = sqlx::query(
+            "INSERT INTO print_pauses (print_id, paused_ms, paused_by, reason) \
+             SELECT id, ?, ?, ? FROM prints WHERE id = ? AND outcome = 'printing' \
+             AND NOT EXISTS (SELECT 1 FROM print_pauses WHERE print_id = ? AND resumed_ms IS NULL)",
+        )
+        .bind(now)
+        .bind(by)
+        .bind(reason)
+        .bind(print_id)
+        .bind(print_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Closes a print's open pause; true if it had one.
+    pub async fn record_resume(&self, print_id: i64, now: i64) -> Result<bool, CoreError> {
+        let done = sqlx::query(
+            "UPDATE print_pauses SET resumed_ms = ? WHERE print_id = ? AND resumed_ms IS NULL",
+        )
+        .bind(now)
+        .bind(print_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Queued tasks in claim order: priority, then job age, then copy.
@@ -499,7 +590,9 @@ impl Storage {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let record = print_record(row)?;
+        let mut record = print_record(row)?;
+        let pauses = pauses_of(&mut *tx, print_id).await?;
+        attach_pauses(std::slice::from_mut(&mut record), pauses);
         sqlx::query(
             "UPDATE tasks SET state = ?, finished_ms = ?, reason = ? WHERE id = ? AND state = 'printing'",
         )
@@ -547,6 +640,8 @@ impl Storage {
             r.outcome = TaskState::Interrupted;
             r.reason = Some(reason);
             r.finished_ms = Some(now);
+            let pauses = pauses_of(&mut *tx, r.id).await?;
+            attach_pauses(std::slice::from_mut(&mut r), pauses);
             records.push(r);
         }
         tx.commit().await?;
