@@ -42,6 +42,9 @@ pub struct ActivePrints {
     reserved: Arc<Mutex<HashSet<String>>>,
     /// The analysis' print-time estimate of each printer's last started print, in seconds.
     estimates: Arc<Mutex<HashMap<String, f64>>>,
+    /// How many pause requests are under way per printer: while one is, the printer's pause
+    /// event is that request's (recorded with its author), not the firmware's own.
+    pausing: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl ActivePrints {
@@ -80,6 +83,33 @@ impl ActivePrints {
         if let Some(claim) = self.claim_for(printer, &progress.file) {
             progress.file = claim.file.into();
         }
+    }
+
+    /// The print attempt running on a printer, if the scheduler started it.
+    pub fn running_print(&self, printer: &str) -> Option<i64> {
+        self.running
+            .lock()
+            .expect("active lock")
+            .get(printer)
+            .map(|a| a.claim.print_id)
+    }
+
+    /// The claim of the print running on a printer, if the scheduler started it.
+    pub fn running_claim(&self, printer: &str) -> Option<Claim> {
+        self.running
+            .lock()
+            .expect("active lock")
+            .get(printer)
+            .map(|a| a.claim.clone())
+    }
+
+    /// Whether a pause request is under way on a printer.
+    fn pause_requested(&self, printer: &str) -> bool {
+        self.pausing
+            .lock()
+            .expect("active lock")
+            .get(printer)
+            .is_some_and(|n| *n > 0)
     }
 
     /// Whether a printer runs or is about to run a print.
@@ -174,6 +204,61 @@ impl Scheduler {
     /// Starts the scheduling loop.
     pub fn spawn(&self) {
         tokio::spawn(self.clone().run());
+    }
+
+    /// Pauses a printer's print and records the pause in the print's history, with who paused
+    /// it (`user:<name>`, `plugin:<id>`) and why. A pause of a print the scheduler did not
+    /// start (none exist today) is carried out but has no history to go to.
+    pub async fn pause(
+        &self,
+        printer: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ControlError> {
+        let handle = self
+            .fleet
+            .printer(printer)
+            .ok_or_else(|| ControlError::NotConnected("not driven by this process".into()))?;
+        // Marked before asking, so that the pause event that follows (possibly before the
+        // answer) is known to be this request's and not recorded as the firmware's.
+        *self
+            .active
+            .pausing
+            .lock()
+            .expect("active lock")
+            .entry(printer.to_string())
+            .or_default() += 1;
+        let result = handle.pause().await;
+        if result.is_ok() {
+            if let Some(print_id) = self.active.running_print(printer) {
+                if let Err(e) = self.queue.record_pause(print_id, by, reason).await {
+                    tracing::error!(printer, error = %e, "cannot record a pause in the print's history");
+                }
+            }
+        }
+        let mut pausing = self.active.pausing.lock().expect("active lock");
+        if let Some(n) = pausing.get_mut(printer) {
+            *n -= 1;
+            if *n == 0 {
+                pausing.remove(printer);
+            }
+        }
+        result
+    }
+
+    /// Resumes a printer's paused print and closes its open pause in the history.
+    pub async fn resume(&self, printer: &str) -> Result<(), ControlError> {
+        let handle = self
+            .fleet
+            .printer(printer)
+            .ok_or_else(|| ControlError::NotConnected("not driven by this process".into()))?;
+        handle.resume().await?;
+        if let Some(print_id) = self.active.running_print(printer) {
+            if let Err(e) = self.queue.record_resume(print_id).await {
+                tracing::error!(printer, error = %e, "cannot record a resume in the print's history");
+            }
+        }
+        Ok(())
     }
 
     /// Prints a library file on a printer now, ahead of the queue and even while the queue is
@@ -272,6 +357,7 @@ impl Scheduler {
                         .await;
                     return true;
                 }
+                self.follow_pause(&printer, phase).await;
                 if let Some(a) = self
                     .active
                     .running
@@ -308,6 +394,25 @@ impl Scheduler {
             }
             PrinterEventKind::State { .. } => true,
             PrinterEventKind::Temperatures(_) | PrinterEventKind::Log(_) => false,
+        }
+    }
+
+    /// Records the pauses and resumes nobody asked the host for: the firmware's own
+    /// (`//action:pause`, `//action:resume`). Those a request caused are recorded by
+    /// [`pause`](Self::pause) and [`resume`](Self::resume); recording is idempotent either way.
+    async fn follow_pause(&self, printer: &str, phase: PrintPhase) {
+        let Some(print_id) = self.active.running_print(printer) else {
+            return;
+        };
+        let recorded = match phase {
+            PrintPhase::Paused if !self.active.pause_requested(printer) => {
+                self.queue.record_pause(print_id, "printer", None).await
+            }
+            PrintPhase::Resumed => self.queue.record_resume(print_id).await,
+            _ => return,
+        };
+        if let Err(e) = recorded {
+            tracing::error!(printer, error = %e, "cannot record a pause or resume in the print's history");
         }
     }
 

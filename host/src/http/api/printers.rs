@@ -125,7 +125,8 @@ pub async fn bed_cleared(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Pauses the running print.
+/// Pauses the running print. The pause is recorded in the print's history as the caller's
+/// (`user:<name>`).
 #[utoipa::path(post, path = "/api/printers/{id}/pause", tag = "printers",
     params(("id" = String, Path, description = "printer id")),
     responses((status = 204), (status = 403), (status = 404), (status = 409)))]
@@ -135,11 +136,13 @@ pub async fn pause(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     require(&who, Role::Operator)?;
-    printer(&state, &id)?.pause().await?;
+    printer(&state, &id)?;
+    let by = format!("user:{}", who.user);
+    state.host.services.scheduler.pause(&id, &by, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Resumes a paused print.
+/// Resumes a paused print, closing its pause in the print's history.
 #[utoipa::path(post, path = "/api/printers/{id}/resume", tag = "printers",
     params(("id" = String, Path, description = "printer id")),
     responses((status = 204), (status = 403), (status = 404), (status = 409)))]
@@ -149,7 +152,8 @@ pub async fn resume(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     require(&who, Role::Operator)?;
-    printer(&state, &id)?.resume().await?;
+    printer(&state, &id)?;
+    state.host.services.scheduler.resume(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
