@@ -531,11 +531,12 @@ async fn outbound_http_reaches_allowed_hosts_only() {
         .await
         .unwrap();
     assert_eq!(r["error_kind"], "denied", "{r}");
+    let origin = format!("http://127.0.0.1:{}", server.port);
     assert!(
-        r["message"]
-            .as_str()
-            .unwrap()
-            .contains("not in its allowed hosts"),
+        r["message"].as_str().unwrap().starts_with(&format!(
+            "outbound origin {origin} is not granted to plugin misbehave: add \"{origin}\" to \
+             outbound-hosts under [plugins.misbehave] in printfarm.toml"
+        )),
         "{r}"
     );
 }

@@ -175,8 +175,9 @@ pub struct PluginSettings {
     /// for third-party ones.
     #[serde(default)]
     pub grants: Option<Vec<String>>,
-    /// Outbound origins granted. Default: the manifest's `outbound-hosts` when an outbound
-    /// capability is granted.
+    /// Outbound origins granted (`scheme://host[:port]`), which may name servers the manifest
+    /// does not list (a self-hosted one) and replaces the manifest's list. Default: the
+    /// manifest's `outbound-hosts`. The plugin also needs `outbound-http` or `outbound-ws`.
     #[serde(default)]
     pub outbound_hosts: Option<Vec<String>>,
     /// The plugin's own config, validated against its JSON Schema.

@@ -53,7 +53,7 @@ pub struct PluginContext {
 
 impl PluginContext {
     /// The context of a plugin: its manifest's declarations narrowed by the operator's grants
-    /// (`granted` capabilities, and the `outbound` policy the plan checked), with its validated
+    /// (`granted` capabilities), the `outbound` policy the plan checked, and its validated
     /// config.
     pub fn new(
         manifest: &Manifest,

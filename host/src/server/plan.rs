@@ -32,7 +32,7 @@ pub struct PlannedPlugin {
     /// The capabilities the operator granted (for a shipped plugin without `grants`, all it
     /// declares).
     pub granted: Vec<Capability>,
-    /// Where it may send traffic: its manifest's origins narrowed by the operator's grant.
+    /// Where it may send traffic: the origins the operator granted, or its manifest's.
     pub outbound: OutboundPolicy,
 }
 

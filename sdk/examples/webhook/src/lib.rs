@@ -4,7 +4,7 @@
 //! validates the table against `config.schema.json` before the plugin starts, and refuses the
 //! config with the schema's words otherwise. A plugin reaches the network only through the host:
 //! the `outbound-http` capability and an origin the manifest lists in `outbound-hosts` (which
-//! the operator may narrow with `[plugins.example-webhook] outbound-hosts`). On every print
+//! the operator may replace with `[plugins.example-webhook] outbound-hosts`). On every print
 //! event of a configured phase it POSTs `{"printer", "file", "phase"}` and counts what the
 //! receiver accepted; `GET /sent` serves `{"sent": N, "failed": M}`.
 
