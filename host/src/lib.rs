@@ -17,12 +17,14 @@
 //! - [`router`]: the route table built from the manifests and the operator's mounts.
 //! - [`http`]: the HTTP front: listeners, dispatch into plugins, uploads, push sockets, the host API.
 //! - [`server`]: wiring all of the above into a running server.
+//! - [`logging`]: what the host's log lets through.
 
 pub mod cli;
 pub mod config;
 pub mod events;
 pub mod farm;
 pub mod http;
+pub mod logging;
 pub mod plugin;
 pub mod router;
 pub mod runtime;

@@ -123,10 +123,7 @@ fn main() -> std::process::ExitCode {
         _ => "info",
     };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
+        .with_env_filter(printfarm::logging::filter(default_level))
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal: logs written to files stay greppable.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -8,6 +8,16 @@ use printfarm_core::CoreError;
 
 use crate::runtime::CallError;
 
+/// A status another server answered the host with, as messages show it: `HTTP 403 Forbidden`,
+/// or `HTTP 499` for a code without a standard reason (which `StatusCode`'s own display would
+/// call `<unknown status code>`).
+pub fn status_text(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    }
+}
+
 /// A JSON error `{"error": message}` with a status.
 pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
