@@ -104,7 +104,8 @@ pub struct PrinterConfig {
     /// the next job may start without an operator. Default: true for virtual printers only.
     #[serde(default)]
     pub self_clearing: Option<bool>,
-    /// A webcam snapshot URL, for clients that show one.
+    /// A webcam snapshot URL (`http` or `https`, answering a JPEG), for clients that show one
+    /// and for plugins' `camera.snapshot`, which the host fetches it for.
     #[serde(default)]
     pub webcam_snapshot: Option<String>,
     /// G-code run when a print pauses (after the buffered moves), e.g. retract and park.
@@ -347,6 +348,17 @@ impl FarmConfig {
                     "key `printers[{i}].ack-timeout-secs`: must be more than 0 and at most 3600"
                 ));
             }
+            if let Some(url) = &p.webcam_snapshot {
+                // Checked here, so that a typo is a start-up problem and not every snapshot's.
+                let web = url::Url::parse(url)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                if !web {
+                    problems.push(format!(
+                        "key `printers[{i}].webcam-snapshot`: `{url}` is not an http or https URL; \
+                         give the URL the camera serves its snapshot JPEG at"
+                    ));
+                }
+            }
             if p.rx_buffer == Some(0) || p.command_buffer == Some(0) {
                 problems.push(format!(
                     "key `printers[{i}]`: `rx-buffer` and `command-buffer` must be at least 1"
@@ -429,6 +441,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("root"), "{e}");
+        let e = FarmConfig::parse(
+            "[[printers]]\nid = \"a\"\nport = \"virtual\"\nwebcam-snapshot = \"cam.local/snap\"",
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("printers[0].webcam-snapshot"), "{e}");
     }
 
     #[test]

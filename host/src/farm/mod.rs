@@ -6,6 +6,7 @@
 //! the WIT types at the sandbox boundary.
 
 pub mod bridge;
+pub mod camera;
 pub mod fleet;
 pub mod printers;
 pub mod scheduler;

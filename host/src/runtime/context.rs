@@ -18,6 +18,7 @@ use super::bindings::HostError;
 use super::host::sockets::{Outgoing, SocketHub, SocketKind};
 use super::services::Services;
 use crate::events::EventBus;
+use crate::farm::camera::Cameras;
 use crate::farm::scheduler::Scheduler;
 use crate::farm::Fleet;
 use crate::plugin::outbound::OutboundPolicy;
@@ -159,6 +160,11 @@ impl<'a> Granted<'a, cap::PrintersRead> {
     /// One printer's summary with its bed state.
     pub fn summary(&self, id: &str) -> Option<crate::farm::PrinterSummary> {
         self.services.printer_summary(id)
+    }
+
+    /// The printers' cameras.
+    pub fn cameras(&self) -> &'a Cameras {
+        &self.services.cameras
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::host::sockets::SocketHub;
 use crate::events::EventBus;
+use crate::farm::camera::Cameras;
 use crate::farm::scheduler::{ActivePrints, Scheduler};
 use crate::farm::Fleet;
 use crate::storage::Storage;
@@ -32,6 +33,8 @@ pub struct Services {
     pub http: reqwest::Client,
     /// Client push connections and outbound websockets.
     pub sockets: SocketHub,
+    /// The printers' cameras (webcams, and the frames drawn for virtual printers).
+    pub cameras: Cameras,
 }
 
 impl Services {
@@ -51,6 +54,16 @@ impl Services {
             library.clone(),
             active.clone(),
         );
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("printfarm/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let cameras = Cameras::new(
+            http.clone(),
+            printers.clone(),
+            active.clone(),
+            library.clone(),
+        );
         Ok(Services {
             identities: Identities::new(storage.clone()),
             storage,
@@ -60,23 +73,37 @@ impl Services {
             active,
             scheduler,
             events,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("printfarm/", env!("CARGO_PKG_VERSION")))
-                .build()?,
+            http,
             sockets: SocketHub::default(),
+            cameras,
         })
     }
 
     /// Services on a scratch database and library in `dir`, with no printers: what checking a
     /// plugin package runs its component against.
     pub async fn scratch(dir: &std::path::Path) -> anyhow::Result<Services> {
+        Services::scratch_with(dir, &[]).await
+    }
+
+    /// Services on a scratch database and library in `dir`, with `printers` declared (driven by
+    /// nothing, so offline).
+    pub async fn scratch_with(
+        dir: &std::path::Path,
+        printers: &[crate::config::PrinterConfig],
+    ) -> anyhow::Result<Services> {
         let storage = Storage::open_sqlite(&dir.join("scratch.db")).await?;
         let library = Library::open(storage.clone(), &dir.join("library"), 1 << 20).await?;
-        let queue = Queue::open(storage.clone(), library.clone(), Vec::new()).await?;
+        let facts = printers
+            .iter()
+            .map(|p| printfarm_core::queue::PrinterFacts {
+                id: p.id.clone(),
+                tags: p.tags(),
+            })
+            .collect();
+        let queue = Queue::open(storage.clone(), library.clone(), facts).await?;
         Ok(Services::new(
             storage,
-            Fleet::declared(&[]),
+            Fleet::declared(printers),
             library,
             queue,
             ActivePrints::default(),
