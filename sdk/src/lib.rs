@@ -2,7 +2,7 @@
 //!
 //! The SDK for writing printfarm plugins in Rust.
 //!
-//! A plugin is a WebAssembly component that implements the `printfarm:plugin@0.1.1` WIT
+//! A plugin is a WebAssembly component that implements the `printfarm:plugin@0.1.2` WIT
 //! contract. It serves the HTTP routes its `plugin.toml` declares, may accept websockets on
 //! push routes, reacts to core events and timer ticks, and reaches the rest of the farm only
 //! through the host interfaces its operator granted (printers, files, jobs, auth, kv, outbound
@@ -57,9 +57,9 @@
 //! * [`Router`], [`Request`], [`Response`], [`Error`]: serving HTTP routes.
 //! * [`Plugin`] and [`export_plugin!`]: the plugin's entry points.
 //! * [`config()`], [`config_json`], [`plugin_id`]: the plugin's configuration.
-//! * Host interfaces, one module each: [`printers`], [`files`], [`jobs`], [`auth`], [`kv`],
-//!   [`http`] (outbound HTTP), [`ws`] (outbound websockets), [`push`] (client websockets on push
-//!   routes), [`log`]. Every fallible host call returns `Result<_, `[`HostError`]`>`, and `?`
+//! * Host interfaces, one module each: [`printers`], [`camera`] (printer snapshots), [`files`],
+//!   [`jobs`], [`auth`], [`kv`], [`http`] (outbound HTTP), [`ws`] (outbound websockets), [`push`]
+//!   (client websockets on push routes), [`log`]. Every fallible host call returns `Result<_, `[`HostError`]`>`, and `?`
 //!   converts a [`HostError`] into an HTTP [`Error`] inside handlers.
 //! * [`events`]: the core events delivered to [`Plugin::on_event`].
 //!
@@ -81,7 +81,7 @@ extern crate self as printfarm_sdk;
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.1.1",
+        path: "../wit/v0.1.2",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
@@ -90,17 +90,17 @@ pub mod bindings {
         generate_all,
         additional_derives: [serde::Serialize, serde::Deserialize],
         additional_type_attributes: {
-            "printfarm:plugin/types@0.1.1/host-error": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/printers@0.1.1/printer-state": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/http-types@0.1.1/body": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/jobs@0.1.1/task-state": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/auth@0.1.1/role": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/push@0.1.1/message": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/log@0.1.1/level": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/events@0.1.1/print-phase": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/events@0.1.1/file-change": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/events@0.1.1/direction": [#[serde(rename_all = "kebab-case")]],
-            "printfarm:plugin/events@0.1.1/event": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/types@0.1.2/host-error": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/printers@0.1.2/printer-state": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/http-types@0.1.2/body": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/jobs@0.1.2/task-state": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/auth@0.1.2/role": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/push@0.1.2/message": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/log@0.1.2/level": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/events@0.1.2/print-phase": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/events@0.1.2/file-change": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/events@0.1.2/direction": [#[serde(rename_all = "kebab-case")]],
+            "printfarm:plugin/events@0.1.2/event": [#[serde(rename_all = "kebab-case")]],
         },
     });
 }
@@ -112,9 +112,11 @@ pub mod __rt {
 }
 
 /// The version of the WIT contract (`wit/v<version>/`) this SDK builds plugins against. A plugin's
-/// manifest asks for it in its `api` key (`api = "^0.1.1"` for a plugin that uses `host-info`,
-/// `"^0.1"` for one that needs nothing newer than 0.1.0).
-pub const API_VERSION: &str = "0.1.1";
+/// manifest asks for the oldest version it works with in its `api` key: `api = "^0.1.2"` for a
+/// plugin that uses what 0.1.2 added ([`camera`], [`printers::pause_with_reason`],
+/// [`http::check`]), `"^0.1.1"` for one that uses [`host_info`], `"^0.1"` for one that needs
+/// nothing newer than 0.1.0.
+pub const API_VERSION: &str = "0.1.2";
 
 mod error;
 mod host;
@@ -127,7 +129,7 @@ mod stdio;
 pub use error::{Error, HostError};
 pub use host::config::{config, config_json, plugin_id};
 pub use host::host_info::{host_info, HostInfo};
-pub use host::{auth, events, files, http, jobs, kv, log, printers, push, ws};
+pub use host::{auth, camera, events, files, http, jobs, kv, log, printers, push, ws};
 pub use plugin::{dispatch, Plugin};
 pub use request::{FormField, Header, Request, RequestBuilder, Upload};
 pub use response::{Response, ResponseBody};

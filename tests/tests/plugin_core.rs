@@ -580,3 +580,121 @@ async fn ungranted_interfaces_answer_denied() {
     assert_eq!(server.get_json("/farm/api/jobs").await, json!([]));
     assert_eq!(server.get_json("/farm/api/files").await, json!([]));
 }
+
+/// A 16×16 PNG thumbnail block as PrusaSlicer writes one, for the camera frame to draw.
+const THUMBNAIL: &str = "; thumbnail begin 16x16 108\n\
+    ; iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAFklEQVR42mM4YaNBEmIY1TCqYfhqAAAeBCwQMd+aqQAAAABJRU5ErkJggg==\n\
+    ; thumbnail end\n";
+
+/// Pauses through the host API and through plugins (plain, and with a reason) are recorded in
+/// the print's history with who paused and why, each closed by its resume; a virtual printer's
+/// camera draws a frame meanwhile.
+#[tokio::test]
+async fn pauses_are_recorded_with_who_and_why_and_virtual_printers_have_a_camera() {
+    let config = format!(
+        "{}[[printers]]\nid = \"v1\"\nport = \"virtual\"\nvirtual-speed = 1\n",
+        plugin_dir_config(&test_plugins(), "farmhand", ALL_GRANTS)
+    );
+    let server = Server::start(&config);
+    wait_state(&server, "v1", "operational").await;
+    let idle = plugin(&server, Method::GET, "/snapshot/v1", None).await;
+    assert_eq!(idle.0, 200, "{}", idle.1);
+    assert_eq!(
+        (
+            &idle.1["content_type"],
+            &idle.1["generated"],
+            &idle.1["jpeg"]
+        ),
+        (&json!("image/jpeg"), &json!(true), &json!(true)),
+        "{}",
+        idle.1
+    );
+    assert_host_error(
+        &plugin(&server, Method::GET, "/snapshot/v9", None).await,
+        404,
+        "not-found",
+    );
+
+    // One second per move in real time: long enough to pause and resume three times.
+    let text = gcode(300).replacen('\n', &format!("\n{THUMBNAIL}"), 1);
+    let (s, v) = store(&server, "slow.gcode", &text).await;
+    assert_eq!(s, 201, "{v}");
+    wait_for("the thumbnail analysed", 30, async || {
+        let (_, info) = plugin(&server, Method::GET, "/files/slow.gcode", None).await;
+        info["analysis"]["thumbnails"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+            .then_some(())
+    })
+    .await;
+    let (s, v) = plugin(
+        &server,
+        Method::POST,
+        "/print/v1",
+        Some(json!({"file": "slow.gcode"})),
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    wait_state(&server, "v1", "printing").await;
+    let printing = plugin(&server, Method::GET, "/snapshot/v1", None).await;
+    assert_eq!(printing.1["generated"], true, "{}", printing.1);
+    assert_ne!(
+        printing.1["bytes"], idle.1["bytes"],
+        "the print's thumbnail and bar make another picture"
+    );
+
+    let (s, v) = server
+        .call(Method::POST, "/farm/api/printers/v1/pause", None)
+        .await;
+    assert_eq!(s, 204, "{v}");
+    wait_state(&server, "v1", "paused").await;
+    let (s, v) = server
+        .call(Method::POST, "/farm/api/printers/v1/resume", None)
+        .await;
+    assert_eq!(s, 204, "{v}");
+    wait_state(&server, "v1", "printing").await;
+    let why = json!({"reason": "spaghetti detected"});
+    let (s, v) = plugin(&server, Method::POST, "/pause/v1", Some(why)).await;
+    assert_eq!(s, 204, "{v}");
+    wait_state(&server, "v1", "paused").await;
+    let (s, v) = plugin(&server, Method::POST, "/resume/v1", None).await;
+    assert_eq!(s, 204, "{v}");
+    wait_state(&server, "v1", "printing").await;
+    let (s, v) = plugin(&server, Method::POST, "/pause/v1", None).await;
+    assert_eq!(s, 204, "{v}");
+    wait_state(&server, "v1", "paused").await;
+    let (s, v) = server
+        .call(Method::POST, "/farm/api/printers/v1/cancel", None)
+        .await;
+    assert_eq!(s, 204, "{v}");
+
+    let record = wait_for("the print cancelled", 60, async || {
+        let history = server.get_json("/farm/api/history?printer=v1").await;
+        history
+            .as_array()
+            .and_then(|h| h.first().cloned())
+            .filter(|r| r["outcome"] == "cancelled")
+    })
+    .await;
+    let pauses = record["pauses"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{record}"));
+    assert_eq!(pauses.len(), 3, "{record}");
+    assert!(
+        pauses[0]["by"]
+            .as_str()
+            .is_some_and(|by| by.starts_with("user:")),
+        "{record}"
+    );
+    assert_eq!(pauses[0]["reason"], Value::Null);
+    assert!(pauses[0]["resumed_ms"].as_i64() >= pauses[0]["paused_ms"].as_i64());
+    assert_eq!(pauses[1]["by"], "plugin:farmhand");
+    assert_eq!(pauses[1]["reason"], "spaghetti detected");
+    assert!(pauses[1]["resumed_ms"].is_i64(), "{record}");
+    assert_eq!(pauses[2]["by"], "plugin:farmhand");
+    assert_eq!(
+        pauses[2]["resumed_ms"],
+        Value::Null,
+        "cancelled while paused: never resumed"
+    );
+}

@@ -180,8 +180,8 @@ async fn incompatible_api_version_is_refused_before_compiling() {
 }
 
 /// A component built from the frozen 0.1.0 WIT with wit-bindgen alone (no SDK) loads and serves
-/// on this host, which implements 0.1.1 (0.1.0 plus `host-info`): its routes answer and its host
-/// calls reach the 0.1.1 implementations. A requirement on a contract the host does not serve
+/// on this host, which implements 0.1.2 (0.1.0 plus `host-info`, then `camera` and more): its
+/// routes answer and its host calls reach the 0.1.2 implementations. A requirement on a contract the host does not serve
 /// names both sides.
 #[tokio::test]
 async fn a_plugin_built_for_contract_0_1_0_keeps_working() {
@@ -213,7 +213,7 @@ async fn a_plugin_built_for_contract_0_1_0_keeps_working() {
     assert_eq!(r.text().await.unwrap(), "teal");
     let (status, health) = get_json(&server.url("/farm/health")).await;
     assert_eq!(status, 200);
-    assert_eq!(health["api"], "0.1.1", "{health}");
+    assert_eq!(health["api"], "0.1.2", "{health}");
 
     let dir = package_variant(&test_plugins().join("legacy"), "legacy-next", |m| {
         m.replace("api = \"=0.1.0\"", "api = \"^1.0\"")
@@ -226,7 +226,7 @@ async fn a_plugin_built_for_contract_0_1_0_keeps_working() {
     ));
     assert!(
         refusal.stderr.contains("^1.0")
-            && refusal.stderr.contains("0.1.0 to 0.1.1")
+            && refusal.stderr.contains("0.1.0 to 0.1.2")
             && refusal.stderr.contains("legacy-next"),
         "{}",
         refusal.stderr
@@ -239,7 +239,7 @@ async fn host_info_names_the_host() {
     let server = Server::start(&misbehave_config(""));
     let (status, info) = get_json(&server.url("/misbehave/host")).await;
     assert_eq!(status, 200, "{}", server.log());
-    assert_eq!(info["api"], "0.1.1", "{info}");
+    assert_eq!(info["api"], "0.1.2", "{info}");
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"), "{info}");
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(info["node"], hostname.trim(), "{info}");

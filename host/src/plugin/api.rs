@@ -13,11 +13,12 @@ use semver::{Version, VersionReq};
 pub const OLDEST: Version = Version::new(0, 1, 0);
 
 /// The newest contract version: the one the host's bindings are generated from and the SDK builds
-/// against (`wit/v0.1.1`, which adds `host-info`).
-pub const NEWEST: Version = Version::new(0, 1, 1);
+/// against (`wit/v0.1.2`, which adds `camera`, `printers.pause-with-reason` and
+/// `outbound-http.check`).
+pub const NEWEST: Version = Version::new(0, 1, 2);
 
 /// Every version served, oldest first; each has its folder under `wit/`.
-pub static SERVED: [Version; 2] = [OLDEST, NEWEST];
+pub static SERVED: [Version; 3] = [OLDEST, Version::new(0, 1, 1), NEWEST];
 
 /// The WIT package every version belongs to.
 pub const PACKAGE: &str = "printfarm:plugin";
@@ -77,6 +78,8 @@ mod tests {
         let req = |s: &str| VersionReq::parse(s).unwrap();
         assert_eq!(served_for(&req("^0.1")), Some(&NEWEST));
         assert_eq!(served_for(&req("=0.1.0")), Some(&OLDEST));
+        assert_eq!(served_for(&req("~0.1.1")), Some(&NEWEST));
+        assert_eq!(served_for(&req("=0.1.1")), Some(&SERVED[1]));
         assert_eq!(served_for(&req("^0.2")), None);
         assert_eq!(served_for(&req("^1")), None);
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::capability::Capability;
 use super::route::{validate_pattern, RouteSpec};
 
-/// The event kinds a manifest may subscribe to, as named in the contract's `events.wit` (`wit/v0.1.1/`).
+/// The event kinds a manifest may subscribe to, as named in the contract's `events.wit` (`wit/v0.1.2/`).
 pub const EVENT_KINDS: [&str; 7] = [
     "printer-state",
     "temperatures",

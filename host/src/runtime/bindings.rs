@@ -1,9 +1,9 @@
-//! Rust bindings for the `printfarm:plugin` world, generated from the newest contract version (`wit/v0.1.1`, [`crate::plugin::api::NEWEST`]) by wasmtime's `bindgen!`.
+//! Rust bindings for the `printfarm:plugin` world, generated from the newest contract version (`wit/v0.1.2`, [`crate::plugin::api::NEWEST`]) by wasmtime's `bindgen!`.
 // Generated from the WIT, whose items are documented there.
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
-    path: "../wit/v0.1.1",
+    path: "../wit/v0.1.2",
     world: "plugin",
     imports: { default: async },
     exports: { default: async },

@@ -6,7 +6,7 @@
 pub struct HostInfo {
     /// The printfarm release (`0.1.0`).
     pub version: String,
-    /// The newest contract version the host implements (`0.1.1`).
+    /// The newest contract version the host implements (`0.1.2`).
     pub api: String,
     /// The host node's id (its hostname).
     pub node: String,

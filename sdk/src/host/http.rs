@@ -1,6 +1,8 @@
 //! Outbound HTTP (WIT interface `outbound-http`). Needs the `outbound-http` capability, and the
-//! URL's `scheme://host[:port]` must be in the manifest's `outbound-hosts` and granted by the
-//! operator; anything else fails with [`HostError::Denied`].
+//! URL's `scheme://host[:port]` must be granted: listed by the operator under
+//! `[plugins.<id>] outbound-hosts` in `printfarm.toml`, or by the manifest's `outbound-hosts` when
+//! the operator lists none. Anything else fails with [`HostError::Denied`], whose message says
+//! what the operator adds where; [`check`] asks without sending anything.
 //!
 //! ```no_run
 //! use printfarm_sdk::http::{self, OutboundRequest};
@@ -126,6 +128,28 @@ impl OutboundResponse {
 /// request could not be made (denied host, connection failure, timeout, body too large).
 pub fn send(req: OutboundRequest) -> Result<OutboundResponse, HostError> {
     host_call!("http::send", raw::send(&req))
+}
+
+/// Whether this plugin may reach `url`, without sending anything: `Ok` when [`send`] (for an
+/// `http`/`https` URL) or [`ws::connect`](crate::ws::connect) (for `ws`/`wss`) would let it
+/// through. A `ws`/`wss` URL is granted by its `http`/`https` origin and needs the `outbound-ws`
+/// capability instead of `outbound-http`.
+///
+/// [`HostError::Denied`] when the capability is missing or the origin is not granted, with the
+/// message [`send`] gives too (`outbound origin https://x:1234 is not granted to plugin obico:
+/// add "https://x:1234" to outbound-hosts under [plugins.obico] in printfarm.toml`), worth
+/// showing the operator as it is; [`HostError::Invalid`] for a URL that does not parse or is not
+/// http, https, ws or wss. Since contract 0.1.2: the manifest's `api` must ask for `^0.1.2`.
+///
+/// ```no_run
+/// # fn main() {
+/// if let Err(e) = printfarm_sdk::http::check("wss://obico.example:3334/ws/dev/") {
+///     printfarm_sdk::log::warn(&format!("the server cannot be reached: {e}"));
+/// }
+/// # }
+/// ```
+pub fn check(url: &str) -> Result<(), HostError> {
+    host_call!("http::check", raw::check(url))
 }
 
 /// `GET url`.

@@ -1,6 +1,7 @@
 //! Typed wrappers of the host interfaces, one module per interface.
 
 pub mod auth;
+pub mod camera;
 pub(crate) mod config;
 pub mod events;
 pub mod files;

@@ -105,12 +105,24 @@ pub fn start_print(id: &str, file: &str) -> Result<(), HostError> {
     host_call!("printers::start_print", raw::start_print(id, file))
 }
 
-/// Pauses the running print.
+/// Pauses the running print. The pause is recorded in the print's history (host API
+/// `GET /farm/api/history`) as this plugin's.
 pub fn pause(id: &str) -> Result<(), HostError> {
     host_call!("printers::pause", raw::pause(id))
 }
 
-/// Resumes a paused print.
+/// Pauses the running print like [`pause`], and records `reason` with the pause in the print's
+/// history, so that the operator reading it knows why (`"spaghetti detected"`). A reason longer
+/// than 1024 bytes is cut there rather than refused. Since contract 0.1.2: the manifest's `api`
+/// must then ask for `^0.1.2`.
+pub fn pause_with_reason(id: &str, reason: &str) -> Result<(), HostError> {
+    host_call!(
+        "printers::pause_with_reason",
+        raw::pause_with_reason(id, reason)
+    )
+}
+
+/// Resumes a paused print; its pause in the history ends then.
 pub fn resume(id: &str) -> Result<(), HostError> {
     host_call!("printers::resume", raw::resume(id))
 }

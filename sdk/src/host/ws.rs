@@ -1,11 +1,13 @@
 //! Outbound websockets (WIT interface `outbound-ws`). Needs the `outbound-ws` capability, and
-//! the URL's `scheme://host[:port]` must be in the manifest's `outbound-hosts` and granted by
-//! the operator.
+//! the URL's origin must be granted as for [`http`](crate::http) (`ws`/`wss` by its
+//! `http`/`https` origin; [`http::check`](crate::http::check) asks without connecting).
 //!
 //! The host owns the sockets, so they outlive the call that opened them (the number is capped
 //! by `limits.max-sockets`). Incoming frames arrive through
 //! [`Plugin::on_socket_message`](crate::Plugin::on_socket_message), the close through
-//! [`Plugin::on_socket_close`](crate::Plugin::on_socket_close). Remember the socket id in
+//! [`Plugin::on_socket_close`](crate::Plugin::on_socket_close), with the close code of the
+//! server's close frame as sent (4321 when it closed with 4321), 1005 when its frame had no
+//! code, 1006 when the connection dropped without one. Remember the socket id in
 //! [`kv`](crate::kv) to use it from later calls.
 
 use super::host_call;
@@ -19,6 +21,13 @@ pub use raw::SocketId;
 pub use crate::push::Message;
 
 /// Opens a `ws://` or `wss://` socket with extra request headers (`(name, value)` pairs).
+///
+/// Returns once the handshake is done or has failed, within 10 s or the plugin's call deadline,
+/// whichever is shorter. A server that refuses the handshake with an HTTP status gives
+/// [`HostError::Unavailable`] with `HTTP <code> <reason>` in the message (`websocket handshake
+/// with wss://x/ws/dev/ refused: HTTP 403 Forbidden`), so `message().contains("HTTP 403")`
+/// tells a refused credential from a server that is down. Header values are never logged or
+/// put in a message: an `authorization` header may carry a secret.
 pub fn connect(url: &str, headers: &[(&str, &str)]) -> Result<SocketId, HostError> {
     let headers: Vec<Header> = headers
         .iter()

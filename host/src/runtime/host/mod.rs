@@ -5,6 +5,7 @@
 //! the plugin does not hold); core errors become [`HostError`]s with the same message.
 
 pub mod auth;
+pub mod camera;
 pub mod config;
 pub mod files;
 pub mod host_info;

@@ -1,7 +1,7 @@
 //! `printfarm:plugin/outbound-http` and `outbound-ws`: traffic to granted origins only.
 //!
 //! An origin is granted when the plugin's [`OutboundPolicy`](crate::plugin::outbound::OutboundPolicy)
-//! allows it. Redirects are not
+//! allows it; `check` answers that question without sending anything. Redirects are not
 //! followed, so a granted host cannot bounce a plugin to another one.
 //!
 //! Websocket handshake headers are the plugin's and may carry credentials: their values are put
@@ -24,7 +24,7 @@ use super::super::hook::Hook;
 use super::super::state::CallState;
 use super::sockets::{Outgoing, SocketHub, SocketKind};
 use crate::http::error::status_text;
-use crate::plugin::outbound::OutboundRefusal;
+use crate::plugin::outbound::{destination, OutboundRefusal};
 
 /// Timeout of an outbound request when the plugin gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,6 +122,21 @@ impl outbound_http::Host for CallState {
             headers,
             body,
         })
+    }
+
+    async fn check(&mut self, url: String) -> Result<(), HostError> {
+        let plugin = &self.plugin;
+        // The capability the URL's kind needs, as `send` or `connect` would ask for it.
+        match destination(&url)?.url.scheme() {
+            "ws" | "wss" => {
+                plugin.grant::<cap::OutboundWs>()?;
+            }
+            _ => {
+                plugin.grant::<cap::OutboundHttp>()?;
+            }
+        }
+        plugin.outbound.check(&plugin.id, &url)?;
+        Ok(())
     }
 }
 
@@ -396,6 +411,54 @@ mod tests {
         );
         match outbound_ws::Host::send_text(&mut call, 77, "hi".into()).await {
             Err(HostError::NotFound(message)) => assert!(message.contains("77"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `check` answers what `send` and `connect` would, without sending: the capability of the
+    /// URL's kind, the grant of its origin (in the words of every refusal), and whether it is
+    /// a URL at all.
+    #[tokio::test]
+    async fn check_tells_what_send_and_connect_would_without_sending() {
+        use super::super::testing::{assert_denied, Harness};
+        let harness = Harness::new().await;
+        let hosts = "outbound-hosts = [\"http://127.0.0.1:9\"]";
+        let mut call = harness.call(&["outbound-http"], &["outbound-http"], hosts);
+        outbound_http::Host::check(&mut call, "http://127.0.0.1:9/api?x=1".into())
+            .await
+            .unwrap();
+        assert_denied(
+            outbound_http::Host::check(&mut call, "ws://127.0.0.1:9/ws".into()).await,
+            "outbound-ws",
+        );
+        let expected = "outbound origin http://127.0.0.2:9 is not granted to plugin probe: add \
+                        \"http://127.0.0.2:9\" to outbound-hosts under [plugins.probe] in \
+                        printfarm.toml (it has none there, so the plugin's manifest's list \
+                        applies; to keep that list too, write outbound-hosts = \
+                        [\"http://127.0.0.1:9\", \"http://127.0.0.2:9\"])";
+        match outbound_http::Host::check(&mut call, "http://127.0.0.2:9/".into()).await {
+            Err(HostError::Denied(m)) => assert_eq!(m, expected),
+            other => panic!("{other:?}"),
+        }
+        match outbound_http::Host::send(&mut call, request("http://127.0.0.2:9/", 1)).await {
+            Err(HostError::Denied(m)) => assert_eq!(m, expected, "send says the same"),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["ftp://127.0.0.1:9/", "not a url", "file:///etc/passwd"] {
+            match outbound_http::Host::check(&mut call, bad.into()).await {
+                Err(HostError::Invalid(m)) => assert!(m.contains(bad), "{m}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let mut ws = harness.call(&["outbound-ws"], &["outbound-ws"], hosts);
+        outbound_http::Host::check(&mut ws, "ws://127.0.0.1:9/ws".into())
+            .await
+            .unwrap();
+        match outbound_http::Host::check(&mut ws, "wss://127.0.0.1:9/ws".into()).await {
+            Err(HostError::Denied(m)) => assert!(
+                m.starts_with("outbound origin https://127.0.0.1:9 is not granted"),
+                "a wss URL is granted by its https origin: {m}"
+            ),
             other => panic!("{other:?}"),
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! Reads and controls the printers through their supervisors. Starting a library file goes through
 //! the queue (a single-copy job pinned to the printer, ahead of everything), so its history and
-//! crash recovery are those of every other print.
+//! crash recovery are those of every other print; pauses and resumes go through the scheduler,
+//! which records them in that history with the plugin as their author.
 
 use printfarm_serial::commands::Jog;
 use printfarm_serial::engine::ControlError;
@@ -32,6 +33,21 @@ impl CallState {
         printers.printer(id).cloned().ok_or_else(|| {
             HostError::Unavailable(format!("printer `{id}` is not driven by this process"))
         })
+    }
+}
+
+impl CallState {
+    /// Pauses a printer's print, recorded in its history as this plugin's (`plugin:<id>`) with
+    /// the reason given.
+    async fn pause_recorded(&mut self, id: &str, reason: Option<&str>) -> Result<(), HostError> {
+        self.controlled(id)?;
+        let by = format!("plugin:{}", self.plugin.id);
+        self.plugin
+            .grant::<cap::PrintersControl>()?
+            .scheduler()
+            .pause(id, &by, reason)
+            .await
+            .map_err(control_error)
     }
 }
 
@@ -115,10 +131,19 @@ impl printers::Host for CallState {
             })
     }
     async fn pause(&mut self, id: String) -> Result<(), HostError> {
-        self.controlled(&id)?.pause().await.map_err(control_error)
+        self.pause_recorded(&id, None).await
+    }
+    async fn pause_with_reason(&mut self, id: String, reason: String) -> Result<(), HostError> {
+        self.pause_recorded(&id, Some(&reason)).await
     }
     async fn resume(&mut self, id: String) -> Result<(), HostError> {
-        self.controlled(&id)?.resume().await.map_err(control_error)
+        self.controlled(&id)?;
+        self.plugin
+            .grant::<cap::PrintersControl>()?
+            .scheduler()
+            .resume(&id)
+            .await
+            .map_err(control_error)
     }
     async fn cancel(&mut self, id: String) -> Result<(), HostError> {
         self.controlled(&id)?.cancel().await.map_err(control_error)
@@ -213,6 +238,10 @@ mod tests {
         );
         assert_denied(
             printers::Host::emergency_stop(&mut call, "p1".into()).await,
+            "printers.control",
+        );
+        assert_denied(
+            printers::Host::pause_with_reason(&mut call, "p1".into(), "why".into()).await,
             "printers.control",
         );
         let mut call = harness.granted(&["printers.read", "printers.control"]);

@@ -10,8 +10,8 @@ use super::super::state::{CallContext, CallState};
 use crate::plugin::outbound::OutboundPolicy;
 use crate::plugin::{Capability, Manifest};
 
-/// Scratch services (a database and library in a temporary directory, no printers) shared by
-/// the calls a test makes.
+/// Scratch services (a database and library in a temporary directory, no printers unless the
+/// test declares some) shared by the calls a test makes.
 pub(crate) struct Harness {
     pub(crate) services: Arc<Services>,
     _dir: tempfile::TempDir,
@@ -19,9 +19,18 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub(crate) async fn new() -> Harness {
+        Harness::with_printers("").await
+    }
+
+    /// Scratch services with the `[[printers]]` of `config` (a `printfarm.toml` fragment)
+    /// declared: driven by nothing, so offline.
+    pub(crate) async fn with_printers(config: &str) -> Harness {
         let dir = tempfile::tempdir().expect("temporary directory");
+        let printers = crate::config::FarmConfig::parse(config, "test printers")
+            .expect("a valid test config")
+            .printers;
         let services = Arc::new(
-            Services::scratch(dir.path())
+            Services::scratch_with(dir.path(), &printers)
                 .await
                 .expect("scratch services"),
         );

@@ -25,6 +25,9 @@
 //! | `GET /history`                 | query `printer`, `file`, `limit` (default 100) → `jobs::history` |
 //! | `POST /print/{printer}`        | JSON `{"file"}` → `printers::start_print` → 202 |
 //! | `POST /bed-cleared/{printer}`  | `printers::bed_cleared` → 204 |
+//! | `POST /pause/{printer}`        | JSON `{"reason"}` → `printers::pause_with_reason`, empty body → `printers::pause`; 204 |
+//! | `POST /resume/{printer}`       | `printers::resume` → 204 |
+//! | `GET /snapshot/{printer}`      | `camera::snapshot` → `{"content_type","bytes","generated","jpeg"}` (`jpeg`: it starts as one) |
 //!
 //! A failed host call answers `{"error_kind": "<WIT variant>", "message": "<host message>"}` with
 //! the SDK's status for that kind ([`HostError::status`]), so a test can tell *which* host error
@@ -33,7 +36,9 @@
 
 use printfarm_sdk::auth::Identity;
 use printfarm_sdk::jobs::{JobSpec, Placement};
-use printfarm_sdk::{auth, files, jobs, printers, Error, HostError, Plugin, Request, Response};
+use printfarm_sdk::{
+    auth, camera, files, jobs, printers, Error, HostError, Plugin, Request, Response,
+};
 use printfarm_sdk::{Router, Upload};
 use serde::Deserialize;
 use serde_json::json;
@@ -69,6 +74,9 @@ impl Plugin for Farmhand {
             .get("/history", answer(history))
             .post("/print/{printer}", answer(start_print))
             .post("/bed-cleared/{printer}", answer(bed_cleared))
+            .post("/pause/{printer}", answer(pause))
+            .post("/resume/{printer}", answer(resume))
+            .get("/snapshot/{printer}", answer(snapshot))
     }
 }
 
@@ -348,6 +356,41 @@ fn bed_cleared(req: &Request) -> Outcome {
     let printer: String = req.param("printer")?;
     printers::bed_cleared(&printer)?;
     Ok(Response::no_content())
+}
+
+/// `{"reason"}`, the body of `POST /pause/{printer}`.
+#[derive(Deserialize)]
+struct PauseBody {
+    reason: String,
+}
+
+fn pause(req: &Request) -> Outcome {
+    let printer: String = req.param("printer")?;
+    if req.body().is_empty() {
+        printers::pause(&printer)?;
+    } else {
+        let PauseBody { reason } = req.json()?;
+        printers::pause_with_reason(&printer, &reason)?;
+    }
+    Ok(Response::no_content())
+}
+
+fn resume(req: &Request) -> Outcome {
+    let printer: String = req.param("printer")?;
+    printers::resume(&printer)?;
+    Ok(Response::no_content())
+}
+
+/// What came back, not the picture: the test needs to know its kind and size.
+fn snapshot(req: &Request) -> Outcome {
+    let printer: String = req.param("printer")?;
+    let shot = camera::snapshot(&printer)?;
+    Ok(Response::ok_json(&json!({
+        "content_type": shot.content_type,
+        "bytes": shot.data.len(),
+        "generated": shot.generated,
+        "jpeg": shot.data.starts_with(&[0xFF, 0xD8, 0xFF]),
+    })))
 }
 
 printfarm_sdk::export_plugin!(Farmhand);
