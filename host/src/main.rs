@@ -294,9 +294,17 @@ async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let engine = PluginEngine::new(&scratch.path().join("cache"))?;
     let services = Arc::new(Services::scratch(scratch.path()).await?);
-    // Checked as if the operator granted everything the plugin declares.
-    let outbound = OutboundPolicy::new(&m.outbound_hosts, None)
+    // Checked as if the operator granted every capability the plugin declares, and the origins
+    // the config grants (the manifest's when it has none).
+    let outbound = OutboundPolicy::new(&m.outbound_hosts, settings.outbound_hosts.as_deref())
         .map_err(|e| anyhow::anyhow!("[plugins.{}] outbound-hosts: {e}", m.id))?;
+    let unreachable = package.outbound_config_problems(&settings.config_json(), &outbound);
+    if !unreachable.is_empty() {
+        anyhow::bail!(
+            "the plugin's config names servers it may not reach:\n  {}",
+            unreachable.join("\n  ")
+        );
+    }
     let ctx = Arc::new(PluginContext::new(
         &m,
         m.capabilities.iter().copied(),

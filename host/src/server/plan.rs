@@ -1,7 +1,7 @@
 //! Check, then start: the first of the two steps. [`Plan::build`] reads everything the server
 //! needs from the config and the plugin packages (manifests, API versions, config schemas, grants,
-//! outbound origins, mounts, the route table, printers and their profiles) and reports every
-//! problem at once. It writes nothing, opens no port or database and compiles nothing, so
+//! outbound origins and the config URLs they must cover, mounts, the route table, printers and
+//! their profiles) and reports every problem at once. It writes nothing, opens no port or database and compiles nothing, so
 //! `printfarm check` can run it alone; [`super::prepare`] starts only a valid plan.
 
 use std::collections::BTreeMap;
@@ -149,7 +149,8 @@ fn discover(shipped: Option<&Path>, extra: &[PathBuf], problems: &mut Vec<String
 }
 
 /// Picks the packages to run: shipped ones unless disabled, third-party ones the config enables;
-/// checks each (manifest, API version, config schema, outbound grant) and records every refusal.
+/// checks each (manifest, API version, config schema, outbound grant, and the config's URLs
+/// against that grant) and records every refusal.
 fn select_plugins(config: &FarmConfig, problems: &mut Vec<String>) -> Vec<PlannedPlugin> {
     let shipped_dir = super::shipped_plugins_dir();
     let found = discover(shipped_dir.as_deref(), &config.plugin_dirs, problems);
@@ -223,11 +224,20 @@ fn select_plugins(config: &FarmConfig, problems: &mut Vec<String>) -> Vec<Planne
                 None => Vec::new(),
             };
             let outbound =
-                OutboundPolicy::new(&manifest.outbound_hosts, settings.outbound_hosts.as_deref())
-                    .unwrap_or_else(|e| {
-                        problems.push(format!("[plugins.{}] outbound-hosts: {e}", manifest.id));
-                        OutboundPolicy::default()
-                    });
+                OutboundPolicy::new(&manifest.outbound_hosts, settings.outbound_hosts.as_deref());
+            let outbound = match outbound {
+                Ok(outbound) => {
+                    // Only against a valid grant: against none, every URL would be a problem.
+                    problems.extend(
+                        package.outbound_config_problems(&settings.config_json(), &outbound),
+                    );
+                    outbound
+                }
+                Err(e) => {
+                    problems.push(format!("[plugins.{}] outbound-hosts: {e}", manifest.id));
+                    OutboundPolicy::default()
+                }
+            };
             PlannedPlugin {
                 package,
                 settings,
@@ -236,4 +246,140 @@ fn select_plugins(config: &FarmConfig, problems: &mut Vec<String>) -> Vec<Planne
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A package `id` in `root` (manifest `extra` lines, config schema `schema`, a placeholder
+    /// component: the plan compiles nothing).
+    fn package(root: &Path, id: &str, extra: &str, schema: &str) {
+        let dir = root.join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("plugin.toml"),
+            format!(
+                "id = \"{id}\"\nversion = \"0.1.0\"\napi = \"^0.1\"\nconfig-schema = \"schema.json\"\n{extra}"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("schema.json"), schema).unwrap();
+        std::fs::write(dir.join(format!("{}.wasm", id.replace('-', "_"))), b"").unwrap();
+    }
+
+    /// The problems of a config of the packages in `root` plus `tables`.
+    fn problems(root: &Path, tables: &str) -> Vec<String> {
+        let text = format!("plugin-dirs = [{:?}]\n{tables}", root.display().to_string());
+        let config = FarmConfig::parse(&text, "printfarm.toml").unwrap();
+        match Plan::build(config, Vec::new()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems,
+        }
+    }
+
+    const LINKER: &str = r#"{
+        "type": "object",
+        "properties": {
+            "server": { "type": "string", "default": "https://cloud.example", "x-printfarm-outbound": true },
+            "upstream": { "type": "object", "properties": {
+                "url": { "type": "string", "x-printfarm-outbound": true }
+            } },
+            "label": { "type": "string" }
+        }
+    }"#;
+
+    fn linker(root: &Path) {
+        package(
+            root,
+            "linker",
+            "routes = [\"GET /status\"]\ncapabilities = [\"outbound-http\"]\noutbound-hosts = [\"https://cloud.example\"]",
+            LINKER,
+        );
+    }
+
+    /// A URL in a property the schema marks `x-printfarm-outbound`, or the schema's default when
+    /// the operator set none, must be granted; the problem says which key, which value and what
+    /// to add where. Nested properties count too.
+    #[test]
+    fn config_urls_must_be_granted_before_start() {
+        let root = tempfile::tempdir().unwrap();
+        linker(root.path());
+        let base = "[plugins.linker]\ngrants = [\"outbound-http\"]\n";
+        // The default is the manifest's origin, granted when the operator lists none.
+        assert!(problems(root.path(), base).is_empty());
+
+        let self_hosted = format!(
+            "{base}[plugins.linker.config]\nserver = \"https://obico.example:3334/\"\nlabel = \"https://ignored.example\"\n"
+        );
+        let found = problems(root.path(), &self_hosted);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(
+                "plugins.linker.config.server = \"https://obico.example:3334/\": origin \
+                 https://obico.example:3334 is not granted to plugin linker: add \
+                 \"https://obico.example:3334\" to outbound-hosts under [plugins.linker]"
+            ),
+            "{}",
+            found[0]
+        );
+        let granted = format!(
+            "{base}outbound-hosts = [\"https://obico.example:3334\"]\n[plugins.linker.config]\nserver = \"https://obico.example:3334/\"\n"
+        );
+        assert!(problems(root.path(), &granted).is_empty());
+
+        // The operator's list replaces the manifest's: the default is not granted any more.
+        let replaced = format!("{base}outbound-hosts = [\"https://obico.example:3334\"]\n");
+        let found = problems(root.path(), &replaced);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(
+                "plugins.linker.config.server = \"https://cloud.example\" (the schema's default): \
+                 origin https://cloud.example:443 is not granted"
+            ),
+            "{}",
+            found[0]
+        );
+
+        let nested = format!(
+            "{base}[plugins.linker.config.upstream]\nurl = \"ws://10.0.0.9:7125/websocket\"\n"
+        );
+        let found = problems(root.path(), &nested);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(
+                "plugins.linker.config.upstream.url = \"ws://10.0.0.9:7125/websocket\": origin \
+                 http://10.0.0.9:7125 is not granted"
+            ),
+            "{}",
+            found[0]
+        );
+
+        let not_a_url = format!("{base}[plugins.linker.config]\nserver = \"obico.example\"\n");
+        let found = problems(root.path(), &not_a_url);
+        assert!(
+            found.len() == 1 && found[0].contains("not a URL"),
+            "{found:?}"
+        );
+        let empty = format!("{base}[plugins.linker.config]\nserver = \"\"\n");
+        assert!(problems(root.path(), &empty).is_empty(), "empty means none");
+    }
+
+    #[test]
+    fn the_outbound_mark_fits_only_string_properties() {
+        let root = tempfile::tempdir().unwrap();
+        package(
+            root.path(),
+            "linker",
+            "routes = [\"GET /status\"]",
+            r#"{"type": "object", "properties": {"port": {"type": "integer", "x-printfarm-outbound": true}}}"#,
+        );
+        let found = problems(root.path(), "[plugins.linker]\n");
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("x-printfarm-outbound") && p.contains("`port`")),
+            "{found:?}"
+        );
+    }
 }
