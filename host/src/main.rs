@@ -342,6 +342,10 @@ async fn check(dir: &Path, config: Option<&Path>) -> anyhow::Result<()> {
             )
         );
     }
+    for r in &m.root_routes {
+        let (method, path) = r.split_once(' ').unwrap_or(("", r));
+        println!("  root  {method:<8} {}", path.trim());
+    }
     for p in &m.push_routes {
         println!(
             "  push  {:<8} {}",

@@ -711,11 +711,59 @@ async fn a_plugin_can_have_a_listener_of_its_own() {
     assert_eq!(status, 404, "host routes live on the main listener only");
 }
 
+/// The misbehave manifest made per-printer: `per-printer = true`, without its root route (a
+/// per-printer plugin may have none).
+fn per_printer_variant(manifest: String) -> String {
+    let root_route = manifest
+        .lines()
+        .find(|line| line.starts_with("root-routes"))
+        .expect("misbehave has a root route")
+        .to_string();
+    manifest
+        .replace(&root_route, "")
+        .replace("per-printer = false", "per-printer = true")
+}
+
+/// A root route is served at the host's root whatever the plugin's mount, with an empty mount
+/// and the route as written; with a listener of its own, on both.
+#[tokio::test]
+async fn root_routes_are_served_at_the_root_whatever_the_mount() {
+    let server = Server::start(&misbehave_config("mount = \"/elsewhere\"\n"));
+    let (status, body) = get_json(&server.url("/plugin/misbehave/whoami")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"printer": null, "mount": "", "route": "/plugin/misbehave/whoami"})
+    );
+    let (status, body) = get_json(&server.url("/elsewhere/whoami")).await;
+    assert_eq!(
+        (status, &body["mount"]),
+        (200, &json!("/elsewhere")),
+        "{body}"
+    );
+    let (status, _) = get_json(&server.url("/elsewhere/plugin/misbehave/whoami")).await;
+    assert_eq!(status, 404, "a root route is not under the mount");
+    drop(server);
+
+    let port = std::cell::Cell::new(0u16);
+    let server = Server::start_with(|| {
+        port.set(free_port());
+        misbehave_config(&format!("listen = \"127.0.0.1:{}\"\n", port.get()))
+    });
+    for base in [server.url(""), format!("http://127.0.0.1:{}", port.get())] {
+        let (status, body) = get_json(&format!("{base}/plugin/misbehave/whoami")).await;
+        assert_eq!(
+            (status, &body["mount"]),
+            (200, &json!("")),
+            "{base}: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn per_printer_mounts_serve_each_printer_on_a_path_and_a_port() {
     let dir = package_variant(&test_plugins().join("misbehave"), "misbehave-pp", |m| {
-        m.replace("mount = \"/misbehave\"", "mount = \"/pp/{printer}\"")
-            .replace("per-printer = false", "per-printer = true")
+        per_printer_variant(m).replace("mount = \"/misbehave\"", "mount = \"/pp/{printer}\"")
     });
     let first = std::cell::Cell::new(0u16);
     let server = Server::start_with(|| {
@@ -890,8 +938,8 @@ async fn instances_are_reused_only_by_a_plugin_that_allows_it_and_never_after_a_
     // A per-printer variant that lets an instance serve 3 calls, with no timer and no events,
     // so that nothing but these requests uses its instances.
     let warm = package_variant(&test_plugins().join("misbehave"), "misbehave-warm", |m| {
-        m.replace("mount = \"/misbehave\"", "mount = \"/warm/{printer}\"")
-            .replace("per-printer = false", "per-printer = true")
+        per_printer_variant(m)
+            .replace("mount = \"/misbehave\"", "mount = \"/warm/{printer}\"")
             .replace("timer-interval-ms = 200", "timer-interval-ms = 0")
             .replace("events = [\"printer-state\", \"print\"]", "events = []")
             .replace(

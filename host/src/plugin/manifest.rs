@@ -48,6 +48,13 @@ pub struct Manifest {
     /// Websocket routes (paths).
     #[serde(default)]
     pub push_routes: Vec<String>,
+    /// HTTP routes served at the host's root path whatever the plugin's mount, `"METHOD /path"`:
+    /// for well-known paths other programs look for on the host (the Obico app asks an agent for
+    /// `/plugin/obico/grab-discovery-secret`). Also served on the plugin's own listener when it
+    /// has one. Not for per-printer plugins, whose mounts differ by printer where a root route
+    /// cannot.
+    #[serde(default)]
+    pub root_routes: Vec<String>,
     /// Capabilities it needs.
     #[serde(default)]
     pub capabilities: Vec<Capability>,
@@ -156,8 +163,19 @@ impl Manifest {
         for path in &self.push_routes {
             validate_pattern(path).map_err(|e| format!("key `push-routes`: {e}"))?;
         }
+        for route in &self.root_routes {
+            RouteSpec::parse(route).map_err(|e| format!("key `root-routes`: {e}"))?;
+        }
+        if self.per_printer && !self.root_routes.is_empty() {
+            return Err(
+                "key `root-routes`: a per-printer plugin is mounted once per printer, but a root \
+                 route is one path for all of them; serve it from a plugin mounted once, or remove it"
+                    .into(),
+            );
+        }
         if self.routes.is_empty()
             && self.push_routes.is_empty()
+            && self.root_routes.is_empty()
             && self.timer_interval_ms == 0
             && self.events.is_empty()
         {
@@ -233,6 +251,14 @@ impl Manifest {
             .filter_map(|r| RouteSpec::parse(r).ok())
             .collect()
     }
+
+    /// The parsed root routes (validated in [`Manifest::parse`]).
+    pub fn root_route_specs(&self) -> Vec<RouteSpec> {
+        self.root_routes
+            .iter()
+            .filter_map(|r| RouteSpec::parse(r).ok())
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +314,23 @@ mod tests {
         assert!(Manifest::parse(&host_mount, "p")
             .unwrap_err()
             .contains("reserved"));
+        let root = format!("{GOOD}\nroot-routes = [\"GET /.well-known/x\"]");
+        assert_eq!(
+            Manifest::parse(&root, "p").unwrap().root_route_specs()[0].path,
+            "/.well-known/x"
+        );
+        let bad_root = format!("{GOOD}\nroot-routes = [\"/no-method\"]");
+        assert!(Manifest::parse(&bad_root, "p")
+            .unwrap_err()
+            .contains("key `root-routes`"));
+        let per_printer = format!(
+            "{GOOD}\nmount = \"/x/{{printer}}\"\nper-printer = true\nroot-routes = [\"GET /x\"]"
+        );
+        let err = Manifest::parse(&per_printer, "p").unwrap_err();
+        assert!(
+            err.contains("root-routes") && err.contains("per-printer"),
+            "{err}"
+        );
         for calls in ["0", "100001"] {
             let reuse = format!("{GOOD}\n[limits]\ncalls-per-instance = {calls}");
             let err = Manifest::parse(&reuse, "p").unwrap_err();

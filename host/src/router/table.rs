@@ -73,6 +73,9 @@ pub struct MountPlan {
     pub routes: Vec<RouteSpec>,
     /// Its push routes.
     pub push_routes: Vec<String>,
+    /// Its root routes: served at the main listener's root whatever the mount or listener, and
+    /// on its own listener too.
+    pub root_routes: Vec<RouteSpec>,
     /// A listener of its own, serving it at the root instead of under its mount.
     pub listen: Option<SocketAddr>,
     /// Per-printer listeners from this port on.
@@ -286,12 +289,36 @@ pub fn build(
                 add_plugin(&mut listeners[i].table, plan, "", Some(p))?;
             }
         }
+        add_root_routes(&mut listeners[0].table, plan)?;
         if let Some(addr) = plan.listen {
             let i = claim(&mut listeners, addr, format!("plugin `{}`", plan.id))?;
             add_plugin(&mut listeners[i].table, plan, "", None)?;
+            add_root_routes(&mut listeners[i].table, plan)?;
         }
     }
     Ok(listeners)
+}
+
+/// Adds a plugin's root routes at the root of `table`: no mount (the request's `mount` is empty)
+/// and no printer (per-printer plugins have none).
+fn add_root_routes(table: &mut RouteTable, plan: &MountPlan) -> Result<(), TableError> {
+    for route in &plan.root_routes {
+        let target = RouteTarget {
+            plugin: plan.plugin,
+            printer: None,
+            mount: String::new(),
+            routes: vec![(route.methods, route.path.clone())],
+        };
+        table.add(
+            &plan.id,
+            false,
+            route.path.clone(),
+            target,
+            route.methods,
+            &route.path,
+        )?;
+    }
+    Ok(())
 }
 
 fn add_plugin(
@@ -331,23 +358,31 @@ fn add_plugin(
     Ok(())
 }
 
-/// Refuses overlapping routes across plugins on the main listener, and routes into the host's
-/// prefix. Checked on the mount templates (`{printer}` as a parameter), so a farm of a hundred
-/// printers costs no more than one.
+/// Refuses overlapping routes across plugins on the main listener (their mounted routes, and the
+/// root routes of every plugin, which the main listener serves whatever the plugin's mount or
+/// listener), and routes into the host's prefix. Checked on the mount templates (`{printer}` as a
+/// parameter), so a farm of a hundred printers costs no more than one.
 fn check_conflicts(plans: &[MountPlan], main: &SocketAddr) -> Result<(), TableError> {
     let reserved = [HOST_PREFIX.to_string(), format!("{HOST_PREFIX}/{{*rest}}")];
     let mut claimed: Vec<(&str, bool, MethodSet, String)> = Vec::new();
-    for plan in plans.iter().filter(|p| p.listen.is_none()) {
+    for plan in plans {
+        let mounted = plan.listen.is_none();
         let prefix = concrete(&plan.mount, None).replace(PRINTER_PLACEHOLDER, "{printer}");
         let http = plan
             .routes
             .iter()
+            .filter(|_| mounted)
             .map(|r| (false, r.methods, join(&prefix, &r.path)));
         let push = plan
             .push_routes
             .iter()
+            .filter(|_| mounted)
             .map(|p| (true, MethodSet::ANY, join(&prefix, p)));
-        for (is_push, methods, pattern) in http.chain(push) {
+        let root = plan
+            .root_routes
+            .iter()
+            .map(|r| (false, r.methods, r.path.clone()));
+        for (is_push, methods, pattern) in http.chain(push).chain(root) {
             if reserved.iter().any(|r| patterns_overlap(r, &pattern)) {
                 return Err(TableError::Reserved {
                     plugin: plan.id.clone(),
@@ -391,6 +426,7 @@ mod tests {
                 .map(|r| RouteSpec::parse(r).unwrap())
                 .collect(),
             push_routes: vec![],
+            root_routes: vec![],
             listen: None,
             first_port: None,
         }
@@ -457,6 +493,67 @@ mod tests {
         let a = plan(0, "alpha", "/", false, &["GET /api/{thing}"]);
         let b = plan(1, "beta", "/api", false, &["POST /version"]);
         assert!(build(main(), &[a, b], &[]).is_ok());
+    }
+
+    /// Root routes are served at the main listener's root whatever the mount (and on the
+    /// plugin's own listener too), with an empty mount and the route as written; they conflict
+    /// with other plugins' routes and the host's prefix as any route does.
+    #[test]
+    fn root_routes_are_served_at_the_root_and_conflict_like_any_route() {
+        let root = |specs: &[&str]| -> Vec<RouteSpec> {
+            specs.iter().map(|r| RouteSpec::parse(r).unwrap()).collect()
+        };
+        let mut obico = plan(0, "obico", "/obico", false, &["GET /api/printers"]);
+        obico.root_routes = root(&["GET /plugin/obico/grab-discovery-secret"]);
+        let listeners = build(main(), &[obico.clone()], &[]).unwrap();
+        let m = listeners[0]
+            .table
+            .find_http("/plugin/obico/grab-discovery-secret")
+            .unwrap();
+        assert_eq!(m.target.mount, "");
+        assert_eq!(m.target.printer, None);
+        assert_eq!(
+            m.target.route_for("GET"),
+            Some("/plugin/obico/grab-discovery-secret")
+        );
+        assert!(listeners[0]
+            .table
+            .find_http("/obico/api/printers")
+            .is_some());
+
+        let port: SocketAddr = "127.0.0.1:8081".parse().unwrap();
+        let mut own = obico.clone();
+        own.listen = Some(port);
+        let listeners = build(main(), &[own], &[]).unwrap();
+        for listener in &listeners {
+            assert!(
+                listener
+                    .table
+                    .find_http("/plugin/obico/grab-discovery-secret")
+                    .is_some(),
+                "{}",
+                listener.label
+            );
+        }
+        assert!(listeners[0]
+            .table
+            .find_http("/obico/api/printers")
+            .is_none());
+
+        let other = plan(1, "other", "/", false, &["GET /plugin/{name}/{*rest}"]);
+        let err = build(main(), &[obico.clone(), other], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("obico") && err.contains("other") && err.contains("grab-discovery-secret"),
+            "{err}"
+        );
+        let mut greedy = obico;
+        greedy.root_routes = root(&["GET /farm/api/x"]);
+        assert!(build(main(), &[greedy], &[])
+            .unwrap_err()
+            .to_string()
+            .contains("reserved"));
     }
 
     #[test]

@@ -63,6 +63,7 @@ impl Plan {
                 per_printer: plugin.package.manifest.per_printer,
                 routes: plugin.package.manifest.route_specs(),
                 push_routes: plugin.package.manifest.push_routes.clone(),
+                root_routes: plugin.package.manifest.root_route_specs(),
                 listen: plugin.settings.listen,
                 first_port: plugin.settings.first_port,
             })
@@ -380,6 +381,40 @@ mod tests {
                 .iter()
                 .any(|p| p.contains("x-printfarm-outbound") && p.contains("`port`")),
             "{found:?}"
+        );
+    }
+
+    /// Root routes are checked with every other route: one into the host's prefix, or one
+    /// another plugin's routes can match, is a problem of the plan naming both.
+    #[test]
+    fn root_routes_conflict_like_any_route() {
+        let root = tempfile::tempdir().unwrap();
+        let schema = r#"{"type": "object"}"#;
+        package(
+            root.path(),
+            "finder",
+            "routes = [\"GET /status\"]\nroot-routes = [\"GET /plugin/finder/secret\"]",
+            schema,
+        );
+        package(
+            root.path(),
+            "catchall",
+            "mount = \"/plugin\"\nroutes = [\"GET /{*rest}\"]",
+            schema,
+        );
+        let both = "[plugins.finder]\n[plugins.catchall]\n";
+        let found = problems(root.path(), both);
+        assert!(
+            found.iter().any(|p| p.contains("route conflict")
+                && p.contains("finder")
+                && p.contains("catchall")),
+            "{found:?}"
+        );
+        assert!(problems(root.path(), "[plugins.finder]\n").is_empty());
+        let own_listener = "[plugins.finder]\nlisten = \"127.0.0.1:8099\"\n[plugins.catchall]\n";
+        assert!(
+            !problems(root.path(), own_listener).is_empty(),
+            "a root route is on the main listener even for a plugin with a listener of its own"
         );
     }
 }

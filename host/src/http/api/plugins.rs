@@ -19,6 +19,8 @@ pub struct PluginView {
     per_printer: bool,
     routes: Vec<String>,
     push_routes: Vec<String>,
+    /// Routes served at the host's root whatever the mount.
+    root_routes: Vec<String>,
     capabilities_declared: Vec<String>,
     capabilities_granted: Vec<String>,
     outbound_hosts: Vec<String>,
@@ -40,6 +42,7 @@ fn view(p: &LoadedPlugin) -> PluginView {
         per_printer: m.per_printer,
         routes: m.routes.clone(),
         push_routes: m.push_routes.clone(),
+        root_routes: m.root_routes.clone(),
         capabilities_declared: p.ctx.grants.declared().map(|c| c.to_string()).collect(),
         capabilities_granted: p.ctx.grants.effective().map(|c| c.to_string()).collect(),
         outbound_hosts: p.ctx.outbound.origins(),

@@ -21,8 +21,11 @@
 //! | `POST /fetch`            | `{"url"}` → outbound GET → `{"status","body"}` or `{"error_kind","message"}` |
 //! | `GET /ticks`             | `N`: a bare JSON number, the on-tick calls counted by `on_tick` in kv key `ticks` |
 //! | `GET /events`            | `[{"event","printer","detail"},…]`: the last events, kept by `on_event` in kv key `events` |
-//! | `GET /whoami`            | `{"printer": <printer of the mount or null>, "mount": "<mount prefix>"}` |
+//! | `GET /whoami`            | `{"printer": <printer of the mount or null>, "mount": "<mount prefix>", "route": "<manifest route>"}` |
 //! | `GET /instance-calls`    | `{"calls": N, "printer": …}`: N counts this route's calls in this instance (1 in a fresh one) |
+//!
+//! Root route `GET /plugin/misbehave/whoami` (at the host's root, whatever the mount): as
+//! `GET /whoami`.
 //!
 //! Push route `/ws`: greets a new connection with `{"hello": <conn id>}`, echoes text as
 //! `echo:<text>` (binary frames unchanged), and closes with 4000 "bye" when the client sends
@@ -71,6 +74,7 @@ impl Plugin for Misbehave {
             .get("/ticks", ticks)
             .get("/events", events)
             .get("/whoami", whoami)
+            .get("/plugin/misbehave/whoami", whoami)
             .get("/instance-calls", instance_calls)
             .get("/host", |_: &Request| {
                 Ok(Response::ok_json(&printfarm_sdk::host_info()))
@@ -260,7 +264,7 @@ fn events(_: &Request) -> Result<Response, Error> {
 
 fn whoami(req: &Request) -> Result<Response, Error> {
     Ok(Response::ok_json(
-        &json!({ "printer": req.printer(), "mount": req.mount() }),
+        &json!({ "printer": req.printer(), "mount": req.mount(), "route": req.route() }),
     ))
 }
 
