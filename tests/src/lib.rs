@@ -381,6 +381,22 @@ impl Server {
         )
     }
 
+    /// Creates a farm user with `role` (`admin`, `operator`, `viewer`) through the host API and
+    /// returns their first API key.
+    pub async fn create_user_key(&self, name: &str, role: &str) -> String {
+        let (status, body, _) = send(
+            self.client()
+                .post(self.url("/farm/api/users"))
+                .json(&serde_json::json!({"name": name, "role": role, "password": "long enough"})),
+        )
+        .await;
+        assert_eq!(status, 201, "creating user {name}: {body}");
+        body["api_key"]
+            .as_str()
+            .expect("the new user's API key")
+            .to_string()
+    }
+
     /// Queues one copy of library file `file` on `printer` through the host API, which must
     /// answer 201; returns the job.
     pub async fn queue_on(&self, file: &str, printer: &str) -> serde_json::Value {
@@ -419,6 +435,20 @@ impl Server {
     /// Peak resident memory of the server so far, in KiB (VmHWM).
     pub fn peak_rss_kib(&self) -> u64 {
         proc_status_kib(self.pid(), "VmHWM:")
+    }
+
+    /// User plus system CPU seconds the server has used so far, from `/proc/PID/stat` (clock
+    /// ticks of 10 ms: measure over tens of seconds).
+    pub fn cpu_secs(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .expect("the server's /proc/PID/stat");
+        // Fields after the command name, which is in parentheses and may hold spaces; utime and
+        // stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 2..]
+            .split(' ')
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
     }
 
     /// Current resident memory of the server, in KiB (VmRSS).

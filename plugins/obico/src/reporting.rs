@@ -1,0 +1,210 @@
+//! What the server hears of a printer: status frames (on connect, on every state change and
+//! print event, and periodically), the print they open and close through `current_print_ts`,
+//! the G-code file id the status carries, and the notifications of `printer_events`.
+
+use printfarm_sdk::events::{PrintChanged, PrintPhase};
+use printfarm_sdk::printers::{self, PrinterInfo};
+use printfarm_sdk::{log, ws};
+
+use crate::clock::{now_ms, now_s};
+use crate::config::{Config, Server};
+use crate::rest::{self, PrinterEvent};
+use crate::snapshots;
+use crate::status::{self, Event, PrintTs};
+use crate::store::{Conn, Link, PrintSeen};
+
+/// Whether a periodic frame is due.
+pub fn status_due(config: &Config, conn: &Conn, info: Option<&PrinterInfo>, now: u64) -> bool {
+    let printing = info.is_some_and(|i| i.state.is_busy());
+    let interval = if printing {
+        config.printing_status_interval_secs
+    } else {
+        config.status_interval_secs
+    };
+    now.saturating_sub(conn.last_status_ms) >= interval * 1000
+}
+
+/// Updates the print the server knows of from what the host says: a new print opens (and its
+/// file is registered for its id), an ended one closes.
+pub fn track_print(server: &Server, link: &Link, conn: &mut Conn, info: Option<&PrinterInfo>) {
+    let running = info.and_then(|i| i.progress.as_ref().filter(|_| i.state.is_busy()));
+    match (running, &conn.print) {
+        (Some(p), Some(seen)) if seen.file == p.file => {}
+        (Some(p), _) => {
+            let started_s = (now_s() - p.elapsed_secs.max(0.0)).round() as i64;
+            let g_code_file_id = match rest::g_code_file(server, &link.token, &p.file, p.file_size)
+            {
+                Ok(id) => id,
+                Err(e) => {
+                    log::warn(&format!(
+                        "registering {} with the Obico server: {e}",
+                        p.file
+                    ));
+                    None
+                }
+            };
+            conn.print = Some(PrintSeen {
+                started_s,
+                file: p.file.clone(),
+                g_code_file_id,
+                paused_by_detection: false,
+            });
+        }
+        (None, _) => conn.print = None,
+    }
+}
+
+/// Sends one frame on the printer's socket. A failed send is logged; the socket's close hook
+/// handles the reconnect.
+pub fn send_frame(
+    printer: &str,
+    conn: &mut Conn,
+    info: Option<&PrinterInfo>,
+    event: Option<Event>,
+) {
+    let Some(socket) = conn.socket_id else { return };
+    let print = match &conn.print {
+        Some(seen) => PrintTs::Open(seen),
+        None => PrintTs::Idle,
+    };
+    let frame = status::frame(info, print, event, now_s());
+    match ws::send_text(socket, &frame.to_string()) {
+        Ok(()) => conn.last_status_ms = now_ms(),
+        Err(e) => log::warn(&format!("printer {printer}: sending status: {e}")),
+    }
+}
+
+/// A print event for a linked, connected printer: the frames the agents send for it, and the
+/// notification for the ends of a print.
+pub fn print_changed(
+    config: &Config,
+    server: &Server,
+    link: &Link,
+    conn: &mut Conn,
+    change: &PrintChanged,
+) {
+    let _ = config;
+    let printer = change.printer.as_str();
+    let info = printers::get(printer).ok();
+    match change.phase {
+        PrintPhase::Started => {
+            conn.print = None;
+            track_print(server, link, conn, info.as_ref());
+            if conn.print.is_none() {
+                // The host reported the start before the progress: open the print from the event.
+                conn.print = Some(PrintSeen {
+                    started_s: (now_s() - change.elapsed_secs.max(0.0)).round() as i64,
+                    file: change.file.clone(),
+                    g_code_file_id: None,
+                    paused_by_detection: false,
+                });
+            }
+            send_frame(printer, conn, info.as_ref(), Some(Event::PrintStarted));
+        }
+        PrintPhase::Paused => {
+            send_frame(printer, conn, info.as_ref(), Some(Event::PrintPaused));
+            if conn.print.as_ref().is_some_and(|p| p.paused_by_detection) {
+                notify(
+                    server,
+                    link,
+                    printer,
+                    "PrintPaused",
+                    "WARNING",
+                    &format!(
+                        "Obico's failure detection paused {} on {printer}",
+                        status::file_name(&change.file)
+                    ),
+                );
+            }
+        }
+        PrintPhase::Resumed => {
+            if let Some(print) = conn.print.as_mut() {
+                print.paused_by_detection = false;
+            }
+            send_frame(printer, conn, info.as_ref(), Some(Event::PrintResumed));
+        }
+        PrintPhase::Done => {
+            send_frame(printer, conn, info.as_ref(), Some(Event::PrintDone));
+            notify(
+                server,
+                link,
+                printer,
+                "PrintDone",
+                "INFO",
+                &format!(
+                    "{} finished printing on {printer}",
+                    status::file_name(&change.file)
+                ),
+            );
+            conn.print = None;
+            send_frame(printer, conn, info.as_ref(), None);
+        }
+        PrintPhase::Cancelled => {
+            // As the agents: PrintCancelled, then PrintFailed, then current_print_ts -1.
+            send_frame(printer, conn, info.as_ref(), Some(Event::PrintCancelled));
+            send_frame(printer, conn, info.as_ref(), Some(Event::PrintFailed));
+            notify(
+                server,
+                link,
+                printer,
+                "PrintCancelled",
+                "WARNING",
+                &format!(
+                    "{} was cancelled on {printer}{}",
+                    status::file_name(&change.file),
+                    reason_suffix(change)
+                ),
+            );
+            conn.print = None;
+            send_frame(printer, conn, info.as_ref(), None);
+        }
+        PrintPhase::Failed => {
+            send_frame(printer, conn, info.as_ref(), Some(Event::PrintFailed));
+            notify(
+                server,
+                link,
+                printer,
+                "PrintFailed",
+                "ERROR",
+                &format!(
+                    "{} failed on {printer}{}",
+                    status::file_name(&change.file),
+                    reason_suffix(change)
+                ),
+            );
+            conn.print = None;
+            send_frame(printer, conn, info.as_ref(), None);
+        }
+    }
+}
+
+fn reason_suffix(change: &PrintChanged) -> String {
+    change
+        .reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default()
+}
+
+/// A `printer_events` notification with a snapshot when the printer has a camera.
+fn notify(
+    server: &Server,
+    link: &Link,
+    printer: &str,
+    event_type: &str,
+    class: &'static str,
+    text: &str,
+) {
+    let event = PrinterEvent {
+        event_type: event_type.to_string(),
+        event_class: class,
+        title: event_type.to_string(),
+        text: text.to_string(),
+    };
+    let jpeg = snapshots::take(printer);
+    if let Err(e) = rest::printer_event(server, &link.token, &event, jpeg.as_deref()) {
+        log::warn(&format!(
+            "printer {printer}: sending the {event_type} notification: {e}"
+        ));
+    }
+}
