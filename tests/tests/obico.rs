@@ -204,12 +204,16 @@ async fn lan_discovery_hands_the_secret_to_local_callers_and_links_on_the_server
     let standin = ObicoStandin::start().await;
     let server = Server::start(&config(
         &standin,
-        "discovery = true\npoll-interval-secs = 1\nprinters = [\"v1\"]",
+        "discovery = true\npoll-interval-secs = 1\nprinters = [\"v1\"]\ndiscovery-address = \"10.1.2.3:8080\"",
     ));
     let poll = standin.wait_unlinked_polls(1, T).await.remove(0);
     let device_id = poll.body["device_id"].as_str().unwrap().to_string();
     assert_eq!(device_id.len(), 32);
-    assert!(poll.body["host_or_ip"].is_string());
+    // The app is told where to ask for the secret.
+    assert_eq!(
+        (poll.body["host_or_ip"].as_str(), poll.body["port"].as_u64()),
+        (Some("10.1.2.3"), Some(8080))
+    );
 
     let (status, body, headers) = send(reqwest::Client::new().get(server.url(&format!(
         "/plugin/obico/grab-discovery-secret?device_id={device_id}"

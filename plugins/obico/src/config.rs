@@ -30,6 +30,9 @@ pub struct Config {
     /// Poll for unlinked printers so that the app's LAN discovery finds them.
     #[serde(default)]
     pub discovery: bool,
+    /// `host:port` the app on the LAN reaches this host at (discovery); `None` = as clients do.
+    #[serde(default)]
+    pub discovery_address: Option<String>,
     /// Seconds between two anonymous polls of the server.
     #[serde(default = "default_poll_interval")]
     pub poll_interval_secs: u64,

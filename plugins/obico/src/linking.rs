@@ -76,29 +76,41 @@ pub struct Lan {
 }
 
 impl Lan {
-    /// What the last request to the plugin's routes said of the host (`base_url`), kept so that
-    /// the tick can tell the server.
+    /// Where the app reaches this host: the configured `discovery-address`, else what the last
+    /// request to the plugin's routes said of the host (`base_url`), else the host's default
+    /// listener.
     pub fn load() -> Lan {
+        if let Some(lan) = Config::load()
+            .discovery_address
+            .as_deref()
+            .and_then(|a| Lan::parse(&format!("http://{a}")))
+        {
+            return lan;
+        }
         printfarm_sdk::kv::get_json("lan")
             .ok()
             .flatten()
             .unwrap_or(Lan {
                 host: "127.0.0.1".into(),
-                port: 3000,
+                port: 8080,
             })
     }
 
-    /// Remembers the host's address from a request's base URL (`http://10.0.0.5:3000`).
+    fn parse(base_url: &str) -> Option<Lan> {
+        let url = url::Url::parse(base_url).ok()?;
+        Some(Lan {
+            host: url.host_str()?.trim_matches(['[', ']']).to_string(),
+            port: url.port_or_known_default().unwrap_or(80),
+        })
+    }
+
+    /// Remembers the host's address from a request's base URL (`http://10.0.0.5:8080`).
     pub fn remember(base_url: &str) {
-        let Ok(url) = url::Url::parse(base_url) else {
+        let Some(lan) = Lan::parse(base_url) else {
             return;
         };
-        let Some(host) = url.host_str() else { return };
-        let lan = Lan {
-            host: host.trim_matches(['[', ']']).to_string(),
-            port: url.port_or_known_default().unwrap_or(80),
-        };
-        if Lan::load() != lan {
+        let known: Option<Lan> = printfarm_sdk::kv::get_json("lan").ok().flatten();
+        if known.as_ref() != Some(&lan) {
             let _ = printfarm_sdk::kv::set_json("lan", &lan);
         }
     }
