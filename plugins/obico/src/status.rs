@@ -56,39 +56,6 @@ pub enum PrintTs<'a> {
     Idle,
 }
 
-/// OctoPrint's state text for a printer state.
-pub fn state_text(state: PrinterState) -> &'static str {
-    match state {
-        PrinterState::Offline => "Offline",
-        PrinterState::Connecting => "Connecting",
-        PrinterState::Operational => "Operational",
-        PrinterState::Printing => "Printing",
-        PrinterState::Pausing => "Pausing",
-        PrinterState::Paused => "Paused",
-        PrinterState::Cancelling => "Cancelling",
-        PrinterState::Error => "Error",
-    }
-}
-
-/// The eight flags, all of them, always.
-pub fn flags(state: PrinterState) -> Value {
-    use PrinterState as S;
-    let operational = matches!(
-        state,
-        S::Operational | S::Printing | S::Pausing | S::Paused | S::Cancelling
-    );
-    json!({
-        "operational": operational,
-        "printing": state == S::Printing,
-        "paused": state == S::Paused,
-        "pausing": state == S::Pausing,
-        "cancelling": state == S::Cancelling,
-        "error": state == S::Error,
-        "ready": state == S::Operational,
-        "closedOrError": matches!(state, S::Offline | S::Error),
-    })
-}
-
 /// The file part of `job` (all null when there is no print).
 fn job(print: Option<&PrintSeen>, file_size: Option<u64>) -> Value {
     let file = match print {
@@ -202,14 +169,10 @@ pub fn frame(
         PrinterState::Error | PrinterState::Offline => info.and_then(|i| i.state_reason.clone()),
         _ => None,
     };
-    let text = match (&error, state) {
-        (Some(reason), PrinterState::Error) => format!("Error: {reason}"),
-        _ => state_text(state).to_string(),
-    };
     let file_size = info.and_then(|i| i.progress.as_ref()).map(|p| p.file_size);
     let mut status = json!({
         "_ts": now_s,
-        "state": {"text": text, "flags": flags(state), "error": error},
+        "state": {"text": state.octoprint_text(), "flags": state.octoprint_flags(), "error": error},
         "job": job(open, file_size),
         "progress": info.map(progress).unwrap_or_else(|| json!({})),
         "temperatures": info.map(temperatures).unwrap_or_else(|| json!({})),
@@ -372,7 +335,7 @@ mod tests {
         broken.progress = None;
         let f = frame(Some(&broken), PrintTs::Idle, None, 1.0);
         assert_eq!(f["current_print_ts"], -1);
-        assert_eq!(f["status"]["state"]["text"], "Error: thermal runaway");
+        assert_eq!(f["status"]["state"]["text"], "Offline after error");
         assert_eq!(f["status"]["state"]["error"], "thermal runaway");
         assert!(f["status"]["job"]["file"]["name"].is_null());
         assert!(f.get("event").is_none());

@@ -11,17 +11,7 @@ use crate::errors::{self, host, not_operational};
 
 /// OctoPrint's state string for a printer.
 pub fn state_text(p: &PrinterInfo) -> String {
-    match p.state {
-        PrinterState::Offline => "Offline",
-        PrinterState::Connecting => "Connecting",
-        PrinterState::Operational => "Operational",
-        PrinterState::Printing => "Printing",
-        PrinterState::Pausing => "Pausing",
-        PrinterState::Paused => "Paused",
-        PrinterState::Cancelling => "Cancelling",
-        PrinterState::Error => "Offline after error",
-    }
-    .to_string()
+    p.state.octoprint_text().to_string()
 }
 
 /// Whether OctoPrint would call the printer operational (connected, printing or not).
@@ -48,19 +38,7 @@ pub fn state_object(p: &PrinterInfo) -> Value {
     json!({
         "text": state_text(p),
         "error": error,
-        "flags": {
-            "operational": is_operational(p),
-            "printing": s == PrinterState::Printing,
-            "cancelling": s == PrinterState::Cancelling,
-            "pausing": s == PrinterState::Pausing,
-            "resuming": false,
-            "finishing": false,
-            "closedOrError": matches!(s, PrinterState::Offline | PrinterState::Error),
-            "error": s == PrinterState::Error,
-            "paused": s == PrinterState::Paused,
-            "ready": is_ready(p),
-            "sdReady": false,
-        },
+        "flags": s.octoprint_flags(),
     })
 }
 

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use printfarm_sdk::auth as farm_auth;
 use printfarm_sdk::events::{Event, PrintChanged, StateChanged};
 use printfarm_sdk::kv;
-use printfarm_sdk::printers::{self, PrinterInfo, PrinterState};
+use printfarm_sdk::printers::{self, PrinterInfo};
 use printfarm_sdk::push::{self, Connection, ConnectionId};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -145,36 +145,10 @@ pub fn stamped(mut message: Value, printer: &str, s: &Surface) -> Value {
     message
 }
 
-/// OctoPrint's state text for a printer state.
-fn state_text(s: PrinterState) -> &'static str {
-    match s {
-        PrinterState::Offline => "Offline",
-        PrinterState::Connecting => "Connecting",
-        PrinterState::Operational => "Operational",
-        PrinterState::Printing => "Printing",
-        PrinterState::Pausing => "Pausing",
-        PrinterState::Paused => "Paused",
-        PrinterState::Cancelling => "Cancelling",
-        PrinterState::Error => "Offline after error",
-    }
-}
-
 /// OctoPrint's `current` payload for a printer.
 pub fn current(p: &PrinterInfo) -> Value {
     let s = p.state;
-    let flags = json!({
-        "operational": !matches!(s, PrinterState::Offline | PrinterState::Connecting | PrinterState::Error),
-        "printing": s == PrinterState::Printing,
-        "pausing": s == PrinterState::Pausing,
-        "paused": s == PrinterState::Paused,
-        "cancelling": s == PrinterState::Cancelling,
-        "error": s == PrinterState::Error,
-        "closedOrError": matches!(s, PrinterState::Offline | PrinterState::Error),
-        "ready": s == PrinterState::Operational,
-        "sdReady": false,
-        "finishing": false,
-        "resuming": false,
-    });
+    let flags = s.octoprint_flags();
     let mut temps = Map::new();
     temps.insert("time".into(), json!(now_ms() / 1000));
     for t in &p.temperatures {
@@ -202,7 +176,7 @@ pub fn current(p: &PrinterInfo) -> Value {
         ),
     };
     json!({
-        "state": {"text": state_text(s), "flags": flags, "error": p.state_reason},
+        "state": {"text": s.octoprint_text(), "flags": flags, "error": p.state_reason},
         "job": job,
         "progress": progress,
         "currentZ": null,
@@ -232,7 +206,7 @@ pub fn translate(event: &Event) -> Option<Value> {
         }
         Event::PrinterState(StateChanged { current, .. }) => (
             "PrinterStateChanged",
-            json!({"state_id": current.as_str().to_ascii_uppercase(), "state_string": state_text(*current)}),
+            json!({"state_id": current.as_str().to_ascii_uppercase(), "state_string": current.octoprint_text()}),
         ),
         _ => return None,
     };

@@ -39,6 +39,42 @@ impl PrinterState {
         }
     }
 
+    /// OctoPrint's words for this state (`state.text` of its API), for the surfaces that speak
+    /// OctoPrint's language (the OctoPrint API, Pod Manager, the Obico agent).
+    pub fn octoprint_text(&self) -> &'static str {
+        match self {
+            PrinterState::Offline => "Offline",
+            PrinterState::Connecting => "Connecting",
+            PrinterState::Operational => "Operational",
+            PrinterState::Printing => "Printing",
+            PrinterState::Pausing => "Pausing",
+            PrinterState::Paused => "Paused",
+            PrinterState::Cancelling => "Cancelling",
+            PrinterState::Error => "Offline after error",
+        }
+    }
+
+    /// OctoPrint's state flags (`state.flags` of its API), every one always present: clients
+    /// read a missing flag as false, and some (the Obico web app) then show the printer as
+    /// disconnected.
+    pub fn octoprint_flags(&self) -> serde_json::Value {
+        use PrinterState as S;
+        let s = *self;
+        serde_json::json!({
+            "operational": !matches!(s, S::Offline | S::Connecting | S::Error),
+            "printing": s == S::Printing,
+            "cancelling": s == S::Cancelling,
+            "pausing": s == S::Pausing,
+            "resuming": false,
+            "finishing": false,
+            "closedOrError": matches!(s, S::Offline | S::Error),
+            "error": s == S::Error,
+            "paused": s == S::Paused,
+            "ready": s == S::Operational,
+            "sdReady": false,
+        })
+    }
+
     /// True while a print is running, pausing, paused or being cancelled.
     pub fn is_busy(&self) -> bool {
         matches!(
