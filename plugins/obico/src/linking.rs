@@ -26,11 +26,21 @@ pub fn is_code(code: &str) -> bool {
 /// Verifies a code and stores the printer's new link; the next tick connects it.
 pub fn link_with_code(server: &Server, printer: &str, code: &str) -> Result<Link, RestError> {
     let verified = rest::verify(server, code)?;
+    // The server names every new printer alike: give it the farm's name.
+    let mut obico_name = verified.name;
+    if let Ok(info) = printers::get(printer) {
+        match rest::rename(server, &verified.token, &info.name) {
+            Ok(_) => obico_name = Some(info.name),
+            Err(e) => log::warn(&format!(
+                "naming printer {printer} on the Obico server: {e}"
+            )),
+        }
+    }
     let link = Link {
         token: verified.token,
         server: server.base.clone(),
         obico_id: verified.id,
-        obico_name: verified.name,
+        obico_name,
         linked_at_ms: now_ms(),
     };
     store::save_link(printer, &link).map_err(RestError::from)?;

@@ -102,20 +102,9 @@ pub fn print_changed(
             send_frame(printer, conn, info.as_ref(), Some(Event::PrintStarted));
         }
         PrintPhase::Paused => {
+            // A failure-detection pause is notified by the server itself (FAILURE_ALERTED, then
+            // PAUSED from this frame).
             send_frame(printer, conn, info.as_ref(), Some(Event::PrintPaused));
-            if conn.print.as_ref().is_some_and(|p| p.paused_by_detection) {
-                notify(
-                    server,
-                    link,
-                    printer,
-                    "PrintPaused",
-                    "WARNING",
-                    &format!(
-                        "Obico's failure detection paused {} on {printer}",
-                        status::file_name(&change.file)
-                    ),
-                );
-            }
         }
         PrintPhase::Resumed => {
             if let Some(print) = conn.print.as_mut() {
@@ -124,48 +113,26 @@ pub fn print_changed(
             send_frame(printer, conn, info.as_ref(), Some(Event::PrintResumed));
         }
         PrintPhase::Done => {
+            // The server makes its own "Print Job Finished" event and notification of this frame.
             send_frame(printer, conn, info.as_ref(), Some(Event::PrintDone));
-            notify(
-                server,
-                link,
-                printer,
-                "PrintDone",
-                "INFO",
-                &format!(
-                    "{} finished printing on {printer}",
-                    status::file_name(&change.file)
-                ),
-            );
             conn.print = None;
             send_frame(printer, conn, info.as_ref(), None);
         }
         PrintPhase::Cancelled => {
-            // As the agents: PrintCancelled, then PrintFailed, then current_print_ts -1.
+            // As the agents: PrintCancelled, then PrintFailed, then current_print_ts -1. The
+            // server makes its own "Print Job Canceled" event of them.
             send_frame(printer, conn, info.as_ref(), Some(Event::PrintCancelled));
             send_frame(printer, conn, info.as_ref(), Some(Event::PrintFailed));
-            notify(
-                server,
-                link,
-                printer,
-                "PrintCancelled",
-                "WARNING",
-                &format!(
-                    "{} was cancelled on {printer}{}",
-                    status::file_name(&change.file),
-                    reason_suffix(change)
-                ),
-            );
             conn.print = None;
             send_frame(printer, conn, info.as_ref(), None);
         }
         PrintPhase::Failed => {
             send_frame(printer, conn, info.as_ref(), Some(Event::PrintFailed));
+            // What the server cannot see in the frames: why the printer failed the print.
             notify(
                 server,
                 link,
                 printer,
-                "PrintFailed",
-                "ERROR",
                 &format!(
                     "{} failed on {printer}{}",
                     status::file_name(&change.file),
@@ -186,25 +153,19 @@ fn reason_suffix(change: &PrintChanged) -> String {
         .unwrap_or_default()
 }
 
-/// A `printer_events` notification with a snapshot when the printer has a camera.
-fn notify(
-    server: &Server,
-    link: &Link,
-    printer: &str,
-    event_type: &str,
-    class: &'static str,
-    text: &str,
-) {
+/// A `PRINTER_ERROR` event of `printer_events` (the server shows and notifies it as the agents'
+/// printer errors), with a snapshot when the printer has a camera.
+fn notify(server: &Server, link: &Link, printer: &str, text: &str) {
     let event = PrinterEvent {
-        event_type: event_type.to_string(),
-        event_class: class,
-        title: event_type.to_string(),
+        event_type: "PRINTER_ERROR",
+        event_class: "ERROR",
+        title: "Printer Error".to_string(),
         text: text.to_string(),
     };
     let jpeg = snapshots::take(printer);
     if let Err(e) = rest::printer_event(server, &link.token, &event, jpeg.as_deref()) {
         log::warn(&format!(
-            "printer {printer}: sending the {event_type} notification: {e}"
+            "printer {printer}: sending the printer error to the Obico server: {e}"
         ));
     }
 }

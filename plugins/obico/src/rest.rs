@@ -85,7 +85,7 @@ fn json_answer(server: &Server, res: OutboundResponse) -> Result<Value, RestErro
     if status == 401 || status == 403 {
         return Err(RestError::TokenRefused(excerpt(&res)));
     }
-    if body.is_none() && (is_html || status == 404 || status == 405) {
+    if body.is_none() && status < 500 && (is_html || status == 404 || status == 405) {
         return Err(RestError::NotObico(format!(
             "{} answered {status} {}: is this an Obico server? (\"{}\")",
             server.base,
@@ -176,13 +176,23 @@ pub fn printer(server: &Server, token: &str) -> Result<Value, RestError> {
     )
 }
 
-/// `POST /api/v1/octo/pic/`: a snapshot (JPEG) of the primary camera.
-pub fn pic(server: &Server, token: &str, jpeg: &[u8], viewing: bool) -> Result<Value, RestError> {
+/// `POST /api/v1/octo/pic/`: a snapshot (JPEG) of the primary camera. `viewing_boost` marks the
+/// quick picture for someone who just opened the printer (the server does not run failure
+/// detection on it).
+pub fn pic(
+    server: &Server,
+    token: &str,
+    jpeg: &[u8],
+    viewing_boost: bool,
+) -> Result<Value, RestError> {
     let (content_type, body) = FormData::new()
         .text("is_primary_camera", "true")
         .text("is_nozzle_camera", "false")
         .text("camera_name", "camera")
-        .text("viewing_boost", if viewing { "true" } else { "false" })
+        .text(
+            "viewing_boost",
+            if viewing_boost { "true" } else { "false" },
+        )
         .file("pic", "snapshot.jpg", "image/jpeg", jpeg)
         .finish();
     send(
@@ -196,12 +206,26 @@ pub fn pic(server: &Server, token: &str, jpeg: &[u8], viewing: bool) -> Result<V
     )
 }
 
+/// `PATCH /api/v1/octo/printer/`: names the printer on the server (it names every new one
+/// "My Awesome Cloud Printer", which tells 50 printers of a farm apart poorly).
+pub fn rename(server: &Server, token: &str, name: &str) -> Result<Value, RestError> {
+    send(
+        server,
+        authed(
+            OutboundRequest::new("PATCH", &server.url("/api/v1/octo/printer/")),
+            token,
+        )
+        .with_json(&serde_json::json!({ "name": name })),
+    )
+}
+
 /// A notification for `printer_events`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrinterEvent {
-    /// `PrintDone`, `PrintFailed`, `PrintCancelled`, `PrintPaused`…
-    pub event_type: String,
-    /// `ERROR`, `WARNING` or `INFO`.
+    /// One of the server's event types (`PRINTER_ERROR`, `FILAMENT_CHANGE`…): it shows and
+    /// notifies only those.
+    pub event_type: &'static str,
+    /// `ERROR`, `WARNING`, `SUCCESS` or `INFO`.
     pub event_class: &'static str,
     /// The title.
     pub title: String,
@@ -217,7 +241,7 @@ pub fn printer_event(
     snapshot: Option<&[u8]>,
 ) -> Result<Value, RestError> {
     let mut form = FormData::new()
-        .text("event_type", &event.event_type)
+        .text("event_type", event.event_type)
         .text("event_class", event.event_class)
         .text("event_title", &event.title)
         .text("event_text", &event.text)

@@ -36,13 +36,17 @@ pub fn take(printer: &str) -> Option<Vec<u8>> {
 }
 
 /// Takes and uploads a snapshot. Returns `false` when the server throttled uploads.
+///
+/// Only the picture sent at once when viewing starts is a `viewing_boost` one: the server skips
+/// failure detection on those, so the regular pictures of a watched print must go without it
+/// (as the Obico agents send them).
 pub fn post(server: &Server, link: &Link, printer: &str, conn: &mut Conn, now: u64) -> bool {
-    conn.pic_due = false;
+    let boost = std::mem::take(&mut conn.pic_due) && conn.viewing;
     conn.last_pic_ms = now;
     let Some(jpeg) = take(printer) else {
         return true;
     };
-    match rest::pic(server, &link.token, &jpeg, conn.viewing) {
+    match rest::pic(server, &link.token, &jpeg, boost) {
         Ok(_) => true,
         Err(RestError::Throttled(_)) => false,
         Err(e) => {
