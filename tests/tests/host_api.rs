@@ -10,19 +10,6 @@ use serde_json::{json, Value};
 const CONFIG: &str =
     "upload-limit-mb = 1\n[[printers]]\nid = \"v1\"\nport = \"virtual\"\nvirtual-speed = 0\n";
 
-async fn create_user(server: &Server, name: &str, role: &str) -> String {
-    let r = server
-        .client()
-        .post(server.url("/farm/api/users"))
-        .json(&json!({"name": name, "role": role, "password": "long enough"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
-    v["api_key"].as_str().unwrap().to_string()
-}
-
 /// Fills a route template's parameters with values that exist or are at least well formed.
 fn concrete(path: &str) -> String {
     path.replace("{id}", "1").replace("{name}", "nobody")
@@ -31,7 +18,7 @@ fn concrete(path: &str) -> String {
 #[tokio::test]
 async fn every_route_needs_a_key_and_viewers_cannot_change_anything() {
     let server = Server::start(CONFIG);
-    let viewer = create_user(&server, "vera", "viewer").await;
+    let viewer = server.create_user_key("vera", "viewer").await;
     let doc: Value = reqwest::get(server.url("/farm/api/openapi.json"))
         .await
         .unwrap()

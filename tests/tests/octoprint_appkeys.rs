@@ -67,18 +67,6 @@ async fn decide(server: &Server, key: &str, id: &Value, body: Value) -> (u16, Va
     (s, v)
 }
 
-async fn create_user(server: &Server, name: &str, role: &str) -> String {
-    let (s, v) = server
-        .call(
-            reqwest::Method::POST,
-            "/farm/api/users",
-            Some(json!({"name": name, "role": role, "password": "long enough pw"})),
-        )
-        .await;
-    assert!(s == 200 || s == 201, "{s} {v}");
-    v["api_key"].as_str().unwrap().to_string()
-}
-
 /// Who a key belongs to, according to the OctoPrint surface.
 async fn current_user(server: &Server, key: &str) -> Value {
     let r = client_with_key(key)
@@ -93,7 +81,7 @@ async fn current_user(server: &Server, key: &str) -> Value {
 #[tokio::test]
 async fn home_assistant_flow_with_admin_decisions() {
     let server = Server::start(ONE_PRINTER);
-    let ann_key = create_user(&server, "ann", "operator").await;
+    let ann_key = server.create_user_key("ann", "operator").await;
     let anon = reqwest::Client::new();
 
     // Probe, without a key.
