@@ -633,6 +633,58 @@ async fn malformed_frames_and_unknown_commands_keep_the_link() {
     assert!(log.contains("unknown command `explode`"), "{log}");
 }
 
+/// A web server on a free port that answers every request with a small HTML page (a router's
+/// login page where an Obico server or a camera was expected); its base URL.
+async fn html_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let body = "<html><body>Router login</body></html>";
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(format!("{head}{body}").as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_answers_html_costs_the_snapshot_not_the_link() {
+    let camera = html_server().await;
+    let standin = ObicoStandin::start().await;
+    let server = Server::start(&format!(
+        "[[printers]]\nid = \"cam\"\nport = \"virtual\"\nvirtual-speed = 0\nwebcam-snapshot = \"{camera}/snapshot.jpg\"\n\
+         [plugins.obico]\noutbound-hosts = [\"{base}\"]\n[plugins.obico.config]\nserver = \"{base}\"\n\
+         status-interval-secs = 1\nviewing-snapshot-interval-secs = 1\n",
+        base = standin.base_url()
+    ));
+    let id = linked(&server, &standin, "cam").await;
+    standin.set_viewing(id, true).unwrap();
+    let frames = standin.frames(id).len();
+    standin.wait_frames(id, frames + 3, T).await;
+    let log = wait_for("the camera's error in the log", 20, async || {
+        let log = server.log();
+        log.contains("no snapshot").then_some(log)
+    })
+    .await;
+    assert!(log.contains("not a JPEG"), "{log}");
+    assert!(
+        standin.pics(id).is_empty(),
+        "an HTML page was sent as a picture"
+    );
+    assert!(standin.is_connected(id));
+    assert_eq!(standin.connects(id).len(), 1);
+    assert_eq!(entry(&server, "cam").await["state"], "connected");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_is_not_obico_or_not_granted_is_refused_clearly() {
     // Not granted: refused at start, naming the grant to add.
@@ -646,24 +698,7 @@ async fn a_server_that_is_not_obico_or_not_granted_is_refused_clearly() {
     );
 
     // A web server that answers HTML is not taken as the new server.
-    let html = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let html_url = format!("http://{}", html.local_addr().unwrap());
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        loop {
-            let Ok((mut s, _)) = html.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let body = "<html><body>Router login</body></html>";
-                let _ = s
-                    .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes())
-                    .await;
-            });
-        }
-    });
+    let html_url = html_server().await;
     let standin = ObicoStandin::start().await;
     let server = Server::start(&format!(
         "{ONE_PRINTER}\n[plugins.obico]\noutbound-hosts = [\"{}\", \"{html_url}\"]\n[plugins.obico.config]\nserver = \"{}\"\n",
