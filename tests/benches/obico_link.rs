@@ -1,9 +1,10 @@
 //! What linking a farm to Obico costs: one host process, `BENCH_PRINTERS` (50) virtual printers,
 //! each linked to the stand-in Obico server (`printfarm_e2e::obico_standin`) with its own token
 //! and websocket. The server's CPU time and resident memory are measured over `BENCH_SECS` (60)
-//! with every printer linked and its status frames and snapshots flowing at the plugin's
-//! default rates, and over as long with the same farm and plugin but no printer linked; the
-//! difference, divided by the printers, is what the plugin costs per linked printer per minute.
+//! three times: the same farm with the plugin disabled, with it enabled and no printer linked,
+//! and with every printer linked and its status frames and snapshots flowing at the plugin's
+//! default rates. The linked figure less the disabled one, divided by the printers, is what the
+//! plugin costs per linked printer per minute (its fixed cost, the tick, included).
 //!
 //! Run:
 //! ```text
@@ -26,7 +27,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn farm(printers: usize, standin: &ObicoStandin) -> String {
+fn farm(printers: usize, standin: &ObicoStandin, enabled: bool) -> String {
     let mut config = String::new();
     for i in 0..printers {
         config.push_str(&format!(
@@ -34,7 +35,7 @@ fn farm(printers: usize, standin: &ObicoStandin) -> String {
         ));
     }
     config.push_str(&format!(
-        "[plugins.obico]\noutbound-hosts = [\"{base}\"]\n[plugins.obico.config]\nserver = \"{base}\"\n",
+        "[plugins.obico]\nenabled = {enabled}\noutbound-hosts = [\"{base}\"]\n[plugins.obico.config]\nserver = \"{base}\"\n",
         base = standin.base_url()
     ));
     config
@@ -55,17 +56,20 @@ async fn measure(server: &Server, secs: u64) -> (f64, u64) {
     )
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let printers: usize = env_or("BENCH_PRINTERS", 50);
-    let secs: u64 = env_or("BENCH_SECS", 60);
-    let printing = env_or("BENCH_PRINTING", 0) == 1;
-    let standin = ObicoStandin::start().await;
-    let server = Server::start(&farm(printers, &standin));
+/// A farm of `printers` idle (or printing) virtual printers, settled.
+async fn start(
+    printers: usize,
+    standin: &ObicoStandin,
+    enabled: bool,
+    printing: bool,
+    secs: u64,
+) -> Server {
+    let server = Server::start(&farm(printers, standin, enabled));
     for i in 0..printers {
         wait_state(&server, &format!("p{i}"), "operational").await;
     }
     if printing {
+        // Long enough for both measured phases of this server.
         server
             .upload_gcode("bench.gcode", gcode(secs as usize * 3))
             .await;
@@ -74,7 +78,20 @@ async fn main() {
         }
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
+    server
+}
 
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let printers: usize = env_or("BENCH_PRINTERS", 50);
+    let secs: u64 = env_or("BENCH_SECS", 60);
+    let printing = env_or("BENCH_PRINTING", 0) == 1;
+    let standin = ObicoStandin::start().await;
+    let (off_cpu, off_rss) = {
+        let server = start(printers, &standin, false, printing, secs).await;
+        measure(&server, secs).await
+    };
+    let server = start(printers, &standin, true, printing, secs).await;
     let (idle_cpu, idle_rss) = measure(&server, secs).await;
 
     let linking = Instant::now();
@@ -120,16 +137,20 @@ async fn main() {
         - pics_before;
 
     let minutes = secs as f64 / 60.0;
-    let per_printer_ms = (linked_cpu - idle_cpu).max(0.0) * 1000.0 / printers as f64 / minutes;
-    let per_printer_kib = linked_rss.saturating_sub(idle_rss) / printers as u64;
+    let per_printer_ms = (linked_cpu - off_cpu).max(0.0) * 1000.0 / printers as f64 / minutes;
+    let per_printer_kib = linked_rss.saturating_sub(off_rss) / printers as u64;
     println!(
         "obico link, {printers} virtual printers, {secs} s per phase{}",
         if printing { ", printing" } else { "" }
     );
     println!("  linked all in {:.1} s", linked_in.as_secs_f64());
-    println!("  server CPU: {idle_cpu:.2} s unlinked, {linked_cpu:.2} s linked ({:.1} % of one core linked)", linked_cpu / secs as f64 * 100.0);
     println!(
-        "  server RSS: {} MiB unlinked, {} MiB linked",
+        "  server CPU: {off_cpu:.2} s plugin disabled, {idle_cpu:.2} s enabled and unlinked, {linked_cpu:.2} s linked ({:.1} % of one core)",
+        linked_cpu / secs as f64 * 100.0
+    );
+    println!(
+        "  server RSS: {} MiB plugin disabled, {} MiB unlinked, {} MiB linked",
+        off_rss / 1024,
         idle_rss / 1024,
         linked_rss / 1024
     );
