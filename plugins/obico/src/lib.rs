@@ -95,7 +95,7 @@ impl Plugin for Obico {
             return;
         }
         match &event {
-            Event::Print(change) => reporting::print_changed(&config, &server, &link, conn, change),
+            Event::Print(change) => reporting::print_changed(&server, &link, conn, change),
             _ => {
                 let info = printers::get(&printer).ok();
                 reporting::track_print(&server, &link, conn, info.as_ref());

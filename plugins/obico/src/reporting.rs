@@ -76,14 +76,7 @@ pub fn send_frame(
 
 /// A print event for a linked, connected printer: the frames the agents send for it, and the
 /// notification for the ends of a print.
-pub fn print_changed(
-    config: &Config,
-    server: &Server,
-    link: &Link,
-    conn: &mut Conn,
-    change: &PrintChanged,
-) {
-    let _ = config;
+pub fn print_changed(server: &Server, link: &Link, conn: &mut Conn, change: &PrintChanged) {
     let printer = change.printer.as_str();
     let info = printers::get(printer).ok();
     match change.phase {
