@@ -166,6 +166,37 @@ async fn a_code_links_a_printer_whose_frames_carry_every_flag_on_connect_and_per
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_temperature_target_is_sent_at_once_not_at_the_next_period() {
+    let standin = ObicoStandin::start().await;
+    // The periodic frame comes only every 50 s here.
+    let server = Server::start(
+        &config(&standin, "").replace("status-interval-secs = 2", "status-interval-secs = 50"),
+    );
+    let id = linked(&server, &standin, "v1").await;
+    standin.wait_frames(id, 1, T).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, body, _) = send(
+        server
+            .client()
+            .post(server.url("/farm/api/printers/v1/commands"))
+            .json(&json!({"commands": ["M104 S200"]})),
+    )
+    .await;
+    assert!(status < 300, "{status} {body}");
+    let set = Instant::now();
+    standin
+        .wait_frame(id, "the new target", T, |f| {
+            f["status"]["temperatures"]["tool0"]["target"] == 200.0
+        })
+        .await;
+    assert!(
+        set.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        set.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passcode_typed_in_the_app_links_the_printer() {
     let standin = ObicoStandin::start().await;
     let server = Server::start(&config(&standin, "poll-interval-secs = 1"));

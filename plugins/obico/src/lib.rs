@@ -96,6 +96,16 @@ impl Plugin for Obico {
         }
         match &event {
             Event::Print(change) => reporting::print_changed(&server, &link, conn, change),
+            Event::Temperatures(report) => {
+                let now = now_ms();
+                if now.saturating_sub(conn.last_status_ms) < reporting::TEMPERATURE_FRAME_GAP_MS
+                    || !reporting::temperatures_changed(&conn.sent_temps, &report.readings)
+                {
+                    return;
+                }
+                let info = printers::get(&printer).ok();
+                reporting::send_frame(&printer, conn, info.as_ref(), None);
+            }
             _ => {
                 let info = printers::get(&printer).ok();
                 reporting::track_print(&server, &link, conn, info.as_ref());

@@ -3,7 +3,7 @@
 //! the G-code file id the status carries, and the notifications of `printer_events`.
 
 use printfarm_sdk::events::{PrintChanged, PrintPhase};
-use printfarm_sdk::printers::{self, PrinterInfo};
+use printfarm_sdk::printers::{self, PrinterInfo, Temperature};
 use printfarm_sdk::{log, ws};
 
 use crate::clock::{now_ms, now_s};
@@ -69,9 +69,41 @@ pub fn send_frame(
     };
     let frame = status::frame(info, print, event, now_s());
     match ws::send_text(socket, &frame.to_string()) {
-        Ok(()) => conn.last_status_ms = now_ms(),
+        Ok(()) => {
+            conn.last_status_ms = now_ms();
+            if let Some(info) = info {
+                conn.sent_temps = info
+                    .temperatures
+                    .iter()
+                    .map(|t| (t.sensor.clone(), t.actual, t.target))
+                    .collect();
+            }
+        }
         Err(e) => log::warn(&format!("printer {printer}: sending status: {e}")),
     }
+}
+
+/// How far a reading must move from the last frame's to be worth a frame of its own (°C).
+const TEMPERATURE_STEP: f64 = 5.0;
+
+/// The least time between two frames sent for temperatures (ms): heaters report every second
+/// or two, and 50 printers must not flood the server.
+pub const TEMPERATURE_FRAME_GAP_MS: u64 = 2_000;
+
+/// Whether new readings differ enough from the last frame's to send one now: a target changed
+/// (someone set a temperature), a sensor came or went, or a reading moved [`TEMPERATURE_STEP`].
+pub fn temperatures_changed(sent: &[(String, f64, Option<f64>)], readings: &[Temperature]) -> bool {
+    if sent.len() != readings.len() {
+        return true;
+    }
+    readings.iter().any(
+        |r| match sent.iter().find(|(sensor, _, _)| *sensor == r.sensor) {
+            None => true,
+            Some((_, actual, target)) => {
+                *target != r.target || (r.actual - actual).abs() >= TEMPERATURE_STEP
+            }
+        },
+    )
 }
 
 /// A print event for a linked, connected printer: the frames the agents send for it, and the
@@ -159,6 +191,43 @@ fn notify(server: &Server, link: &Link, printer: &str, text: &str) {
     if let Err(e) = rest::printer_event(server, &link.token, &event, jpeg.as_deref()) {
         log::warn(&format!(
             "printer {printer}: sending the printer error to the Obico server: {e}"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(sensor: &str, actual: f64, target: Option<f64>) -> Temperature {
+        Temperature {
+            sensor: sensor.into(),
+            actual,
+            target,
+        }
+    }
+
+    #[test]
+    fn a_new_target_or_a_big_move_is_worth_a_frame_and_noise_is_not() {
+        let sent = vec![("tool0".to_string(), 20.0, Some(0.0))];
+        assert!(!temperatures_changed(
+            &sent,
+            &[reading("tool0", 22.0, Some(0.0))]
+        ));
+        assert!(temperatures_changed(
+            &sent,
+            &[reading("tool0", 20.5, Some(210.0))]
+        ));
+        assert!(temperatures_changed(
+            &sent,
+            &[reading("tool0", 25.0, Some(0.0))]
+        ));
+        assert!(temperatures_changed(
+            &sent,
+            &[
+                reading("tool0", 20.0, Some(0.0)),
+                reading("bed", 20.0, None)
+            ]
         ));
     }
 }

@@ -70,6 +70,10 @@ pub struct Conn {
     pub print: Option<PrintSeen>,
     /// What a pause from the server changed (retraction, lift, heaters), undone on its resume.
     pub pause_moves: Option<crate::pause_moves::PauseMoves>,
+    /// The temperatures of the last frame (sensor, actual, target): a new target or a reading
+    /// that moved far enough sends a frame before the period is over.
+    #[serde(default)]
+    pub sent_temps: Vec<(String, f64, Option<f64>)>,
 }
 
 /// A print as reported to the server.
