@@ -185,7 +185,7 @@ pub fn pic(
     jpeg: &[u8],
     viewing_boost: bool,
 ) -> Result<Value, RestError> {
-    let (content_type, body) = FormData::new()
+    let form = FormData::new()
         .text("is_primary_camera", "true")
         .text("is_nozzle_camera", "false")
         .text("camera_name", "camera")
@@ -193,16 +193,18 @@ pub fn pic(
             "viewing_boost",
             if viewing_boost { "true" } else { "false" },
         )
-        .file("pic", "snapshot.jpg", "image/jpeg", jpeg)
-        .finish();
+        .file("pic", "snapshot.jpg", "image/jpeg", jpeg);
+    post_form(server, token, "/api/v1/octo/pic/", form)
+}
+
+/// `POST`s a multipart form with the printer's token.
+fn post_form(server: &Server, token: &str, path: &str, form: FormData) -> Result<Value, RestError> {
+    let (content_type, body) = form.finish();
     send(
         server,
-        authed(
-            OutboundRequest::post(&server.url("/api/v1/octo/pic/")),
-            token,
-        )
-        .with_header("content-type", &content_type)
-        .with_body(body),
+        authed(OutboundRequest::post(&server.url(path)), token)
+            .with_header("content-type", &content_type)
+            .with_body(body),
     )
 }
 
@@ -249,16 +251,7 @@ pub fn printer_event(
     if let Some(jpeg) = snapshot {
         form = form.file("snapshot", "snapshot.jpg", "image/jpeg", jpeg);
     }
-    let (content_type, body) = form.finish();
-    send(
-        server,
-        authed(
-            OutboundRequest::post(&server.url("/api/v1/octo/printer_events/")),
-            token,
-        )
-        .with_header("content-type", &content_type)
-        .with_body(body),
-    )
+    post_form(server, token, "/api/v1/octo/printer_events/", form)
 }
 
 /// `POST /api/v1/octo/g_code_files/`: tells the server of the file being printed; its id goes
