@@ -84,7 +84,7 @@ pub fn send_frame(
 }
 
 /// How far a reading must move from the last frame's to be worth a frame of its own (°C).
-const TEMPERATURE_STEP: f64 = 5.0;
+pub const TEMPERATURE_STEP: f64 = 5.0;
 
 /// The least time between two frames sent for temperatures (ms): heaters report every second
 /// or two, and 50 printers must not flood the server.
