@@ -335,14 +335,19 @@ fn add_plugin(
     };
     for route in &plan.routes {
         let pattern = join(prefix, &route.path);
-        table.add(
-            &plan.id,
-            false,
-            pattern,
-            target(vec![(route.methods, route.path.clone())]),
-            route.methods,
-            &route.path,
-        )?;
+        // A mount's root answers with and without the trailing slash: clients given a base URL
+        // (`http://host/brender`) ask for `base + "/"`.
+        let with_slash = (route.path == "/" && !prefix.is_empty()).then(|| format!("{pattern}/"));
+        for pattern in std::iter::once(pattern).chain(with_slash) {
+            table.add(
+                &plan.id,
+                false,
+                pattern,
+                target(vec![(route.methods, route.path.clone())]),
+                route.methods,
+                &route.path,
+            )?;
+        }
     }
     for path in &plan.push_routes {
         let pattern = join(prefix, path);
