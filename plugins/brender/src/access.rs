@@ -4,25 +4,9 @@
 use printfarm_sdk::auth::{self, Identity};
 use printfarm_sdk::{Error, Request};
 
-/// The API key of a request, if it carries one.
-fn api_key(req: &Request) -> Option<&str> {
-    if let Some(key) = req
-        .header("x-api-key")
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    {
-        return Some(key);
-    }
-    let (scheme, key) = req.header("authorization")?.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| key.trim())
-        .filter(|k| !k.is_empty())
-}
-
 /// The caller of a read: any valid key.
 pub fn reader(req: &Request) -> Result<Identity, Error> {
-    let key = api_key(req).ok_or_else(|| {
+    let key = auth::api_key(req).ok_or_else(|| {
         Error::unauthorized(
             "this API needs a farm API key: send it as `X-Api-Key: <key>` or `Authorization: Bearer <key>`",
         )

@@ -83,26 +83,9 @@ pub fn entry(printer: &str, conns: &store::Conns) -> Entry {
     entry
 }
 
-/// The API key of a request: `X-Api-Key` or `Authorization: Bearer`, as the host API takes it.
-fn api_key(req: &Request) -> Option<&str> {
-    if let Some(key) = req
-        .header("x-api-key")
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    {
-        return Some(key);
-    }
-    let value = req.header("authorization")?.trim();
-    let (scheme, key) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| key.trim())
-        .filter(|k| !k.is_empty())
-}
-
 /// The caller; 401 without a valid farm key, 403 when `operate` is needed and the role cannot.
 fn caller(req: &Request, operate: bool) -> Result<Identity, Error> {
-    let key = api_key(req).ok_or_else(|| {
+    let key = auth::api_key(req).ok_or_else(|| {
         Error::unauthorized(
             "this route needs a farm API key: send it as `X-Api-Key: <key>` or `Authorization: Bearer <key>`",
         )

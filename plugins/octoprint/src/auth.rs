@@ -24,25 +24,12 @@ pub struct Caller {
     pub key: String,
 }
 
-/// The API key of a request, from the places OctoPrint looks, in its order.
+/// The API key of a request, from the places OctoPrint looks, in its order: the host's
+/// (`X-Api-Key`, `Authorization: Bearer`), then `?apikey=`.
 pub fn api_key(req: &Request) -> Option<String> {
-    if let Some(k) = req
-        .header("x-api-key")
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    {
-        return Some(k.to_string());
-    }
-    if let Some(v) = req.header("authorization") {
-        let v = v.trim();
-        if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
-            let k = v[7..].trim();
-            if !k.is_empty() {
-                return Some(k.to_string());
-            }
-        }
-    }
-    req.query_param("apikey").filter(|k| !k.is_empty())
+    auth::api_key(req)
+        .map(str::to_string)
+        .or_else(|| req.query_param("apikey").filter(|k| !k.is_empty()))
 }
 
 /// The caller if the request carries a valid key, `None` otherwise (for the open endpoints,

@@ -30,6 +30,31 @@ impl Role {
     }
 }
 
+/// The farm API key a request carries where the host API takes it: `X-Api-Key: <key>`, or
+/// `Authorization: Bearer <key>` (the scheme in any case). `None` when it carries none; check it
+/// with [`verify_api_key`].
+///
+/// ```
+/// use printfarm_sdk::{auth, Request};
+///
+/// let req = Request::builder("GET", "/x").header("authorization", "bearer k1").build();
+/// assert_eq!(auth::api_key(&req), Some("k1"));
+/// ```
+pub fn api_key(req: &crate::Request) -> Option<&str> {
+    if let Some(key) = req
+        .header("x-api-key")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
+        return Some(key);
+    }
+    let (scheme, key) = req.header("authorization")?.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim())
+        .filter(|k| !k.is_empty())
+}
+
 /// Checks an API key. `None` when it belongs to nobody.
 pub fn verify_api_key(key: &str) -> Result<Option<Identity>, HostError> {
     host_call!("auth::verify_api_key", raw::verify_api_key(key))
