@@ -29,31 +29,40 @@ fn capped(mut filter: EnvFilter) -> EnvFilter {
     filter
 }
 
+/// A log writer that keeps what is written, for tests that read the log's lines.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl CapturedLog {
+    /// Everything written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// Even with every target at trace, by name or by default, the handshake request is not
     /// written, while other trace lines are.
     #[test]
     fn the_websocket_handshake_request_is_never_logged() {
         for asked in ["trace", "tungstenite::handshake::client=trace,trace"] {
-            let captured = Captured::default();
+            let captured = CapturedLog::default();
             let writer = captured.clone();
             let subscriber = tracing_subscriber::fmt()
                 .with_env_filter(capped(EnvFilter::new(asked)))
@@ -65,7 +74,7 @@ mod tests {
                 tracing::debug!(target: "tungstenite::handshake::client", "Client handshake done.");
                 tracing::trace!(target: "printfarm::other", "an ordinary trace line");
             });
-            let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            let text = captured.text();
             assert!(!text.contains("s3cret"), "{asked}: {text}");
             assert!(text.contains("handshake done"), "{asked}: {text}");
             assert!(text.contains("an ordinary trace line"), "{asked}: {text}");

@@ -30,30 +30,15 @@ impl log::Host for CallState {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::super::testing::Harness;
     use super::*;
-
-    /// The log's output, kept for the test to read.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::logging::CapturedLog;
 
     /// Lines reach the host's log at their level, tagged with the plugin, with no capability;
     /// a line longer than [`MAX_LOG_LINE`] is cut there.
     #[tokio::test(flavor = "current_thread")]
     async fn lines_are_tagged_with_the_plugin_and_cut_to_length() {
-        let captured = Captured::default();
+        let captured = CapturedLog::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
@@ -66,7 +51,7 @@ mod tests {
         log::Host::write(&mut call, Level::Warn, "the belt slipped".into()).await;
         log::Host::write(&mut call, Level::Debug, "below the level".into()).await;
         log::Host::write(&mut call, Level::Info, "y".repeat(MAX_LOG_LINE + 100)).await;
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.text();
         let warn = text
             .lines()
             .find(|line| line.contains("the belt slipped"))
