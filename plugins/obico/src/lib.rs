@@ -81,31 +81,31 @@ impl Plugin for Obico {
         if !config.includes(&printer) {
             return;
         }
+        let mut conns = store::conns();
+        let Some(conn) = conns.get_mut(&printer).filter(|c| c.socket == Socket::Open) else {
+            return;
+        };
+        // Temperature reports are the frequent events: most end here, with nothing else read.
+        if let Event::Temperatures(report) = &event {
+            let now = now_ms();
+            if now.saturating_sub(conn.last_status_ms) < reporting::TEMPERATURE_FRAME_GAP_MS
+                || !reporting::temperatures_changed(&conn.sent_temps, &report.readings)
+            {
+                return;
+            }
+            let info = printers::get(&printer).ok();
+            reporting::send_frame(&printer, conn, info.as_ref(), None);
+            store::save_conns(&conns);
+            return;
+        }
         let Some(link) = store::link(&printer) else {
             return;
         };
         let Ok(server) = api::current_server(&config) else {
             return;
         };
-        let mut conns = store::conns();
-        let Some(conn) = conns.get_mut(&printer) else {
-            return;
-        };
-        if conn.socket != Socket::Open {
-            return;
-        }
         match &event {
             Event::Print(change) => reporting::print_changed(&server, &link, conn, change),
-            Event::Temperatures(report) => {
-                let now = now_ms();
-                if now.saturating_sub(conn.last_status_ms) < reporting::TEMPERATURE_FRAME_GAP_MS
-                    || !reporting::temperatures_changed(&conn.sent_temps, &report.readings)
-                {
-                    return;
-                }
-                let info = printers::get(&printer).ok();
-                reporting::send_frame(&printer, conn, info.as_ref(), None);
-            }
             _ => {
                 let info = printers::get(&printer).ok();
                 reporting::track_print(&server, &link, conn, info.as_ref());
