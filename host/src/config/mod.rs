@@ -164,7 +164,8 @@ pub struct PluginSettings {
     /// Mount prefix, overriding the manifest's (per-printer plugins keep a `{printer}` segment).
     #[serde(default)]
     pub mount: Option<String>,
-    /// Serve the plugin on a listener of its own (at its root) instead of under a path mount.
+    /// Also serve the plugin at the root of a listener of its own (its path mount stays), for
+    /// clients that expect a server of their own (the original brender server on port 9999).
     #[serde(default)]
     pub listen: Option<SocketAddr>,
     /// For per-printer plugins: serve printer k (in config order) at the root of port `first-port + k`

@@ -67,6 +67,12 @@ pub struct Manifest {
     /// Milliseconds between `on-tick` calls; 0 = never.
     #[serde(default)]
     pub timer_interval_ms: u64,
+    /// Run the calls that may change state one at a time: requests other than `GET`/`HEAD`,
+    /// and every hook. Reads still run concurrently. For a plugin whose state is a few kv values
+    /// it reads, changes and writes back: without it, two concurrent changes could each write
+    /// over the other's (kv has no transactions).
+    #[serde(default)]
+    pub serialize_changes: bool,
     /// JSON Schema file for the plugin's config, relative to the package directory.
     #[serde(default)]
     pub config_schema: Option<String>,

@@ -76,7 +76,7 @@ pub struct MountPlan {
     /// Its root routes: served at the main listener's root whatever the mount or listener, and
     /// on its own listener too.
     pub root_routes: Vec<RouteSpec>,
-    /// A listener of its own, serving it at the root instead of under its mount.
+    /// A listener of its own, serving it at its root as well as under its mount.
     pub listen: Option<SocketAddr>,
     /// Per-printer listeners from this port on.
     pub first_port: Option<u16>,
@@ -264,15 +264,14 @@ pub fn build(
             vec![None]
         };
         for (k, printer) in printer_list.iter().enumerate() {
-            // A listener of its own replaces the path mount; per-printer ports come in addition.
-            if plan.listen.is_none() {
-                add_plugin(
-                    &mut listeners[0].table,
-                    plan,
-                    &concrete(&plan.mount, *printer),
-                    *printer,
-                )?;
-            }
+            // The path mount stays whatever else serves the plugin: a listener of its own and
+            // per-printer ports come in addition, so links through the main port keep working.
+            add_plugin(
+                &mut listeners[0].table,
+                plan,
+                &concrete(&plan.mount, *printer),
+                *printer,
+            )?;
             if let (Some(first), Some(p)) = (plan.first_port, printer) {
                 let port = first as usize + k;
                 let port = u16::try_from(port).map_err(|_| TableError::Invalid {

@@ -136,6 +136,8 @@ pub struct LoadedPlugin {
     engine: wasmtime::Engine,
     health: Health,
     idle: IdleInstances,
+    /// Held by every call that may change state when the manifest asks for `serialize-changes`.
+    changes: Option<tokio::sync::Mutex<()>>,
 }
 
 impl LoadedPlugin {
@@ -148,6 +150,7 @@ impl LoadedPlugin {
     ) -> anyhow::Result<LoadedPlugin> {
         let (component, compiled) = engine.load_component(&package.component_path)?;
         let ctx_calls_per_instance = ctx.limits.calls_per_instance;
+        let serialize_changes = package.manifest.serialize_changes;
         let instance_pre: InstancePre<CallState> =
             engine.linker().instantiate_pre(&component).map_err(|e| {
                 anyhow::anyhow!(
@@ -188,6 +191,7 @@ impl LoadedPlugin {
             engine: engine.engine().clone(),
             health: Health::default(),
             idle: IdleInstances::new(ctx_calls_per_instance),
+            changes: serialize_changes.then(|| tokio::sync::Mutex::new(())),
         })
     }
 
@@ -232,6 +236,10 @@ impl LoadedPlugin {
         call: CallContext,
         req: &WitRequest,
     ) -> Result<WitResponse, CallError> {
+        let _changing = match req.method.as_str() {
+            "GET" | "HEAD" => None,
+            _ => self.changes_lock().await,
+        };
         let mut warm = self.checkout(call).await?;
         let func = warm
             .instance
@@ -267,6 +275,7 @@ impl LoadedPlugin {
 
     /// Delivers one hook.
     pub async fn deliver(&self, hook: Hook) -> Result<(), CallError> {
+        let _changing = self.changes_lock().await;
         let (mut warm, plugin) = self.begin(CallContext::default()).await?;
         let store = &mut warm.store;
         let hooks = plugin.printfarm_plugin_hooks();
@@ -321,6 +330,14 @@ impl LoadedPlugin {
                 .await;
                 self.finish(warm, r)
             }
+        }
+    }
+
+    /// The lock of calls that may change state, for a plugin that asked for `serialize-changes`.
+    async fn changes_lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.changes {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
         }
     }
 

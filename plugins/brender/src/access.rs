@@ -1,16 +1,27 @@
-//! Who is calling: a farm API key (`X-Api-Key` or `Authorization: Bearer`). Viewers read; every
+//! Who is calling: a farm API key (`X-Api-Key` or `Authorization: Bearer`), or, for a request
+//! without one from a network of `anonymous-networks`, the configured user. Viewers read; every
 //! change needs an operator or admin.
 
 use printfarm_sdk::auth::{self, Identity};
 use printfarm_sdk::{Error, Request};
 
-/// The caller of a read: any valid key.
+use crate::config::Config;
+
+/// The caller of a read: any valid key, or an anonymous request from an allowed network.
 pub fn reader(req: &Request) -> Result<Identity, Error> {
-    let key = auth::api_key(req).ok_or_else(|| {
-        Error::unauthorized(
-            "this API needs a farm API key: send it as `X-Api-Key: <key>` or `Authorization: Bearer <key>`",
-        )
-    })?;
+    let Some(key) = auth::api_key(req) else {
+        let config = Config::get();
+        if let Some(role) = config.anonymous_role(req.remote_addr()) {
+            return Ok(Identity {
+                user: config.anonymous_user,
+                role,
+            });
+        }
+        return Err(Error::unauthorized(
+            "this API needs a farm API key: send it as `X-Api-Key: <key>` or `Authorization: Bearer <key>` \
+             (or let the client's network in with `anonymous-networks` under [plugins.brender.config])",
+        ));
+    };
     auth::verify_api_key(key)?.ok_or_else(|| Error::unauthorized("the API key is not valid"))
 }
 

@@ -187,6 +187,20 @@ pub fn delete(req: &Request) -> Result<Response, Error> {
     if load(id).is_none() {
         return Ok(answers::missing(req));
     }
+    // Its jobs go with it, their prints cancelled and their tasks removed (the original left
+    // the tasks behind).
+    let mut farm = crate::state::Farm::load()?;
+    let jobs: Vec<i64> = farm
+        .jobs
+        .values()
+        .filter(|j| j.project_id == id)
+        .map(|j| j.id)
+        .collect();
+    for job in jobs {
+        crate::jobs::remove(&mut farm, job)?;
+    }
+    crate::dispatch::step(&mut farm)?;
+    farm.save()?;
     kv::delete(&key(id))?;
     set_active(id, Some(false))?;
     Ok(Response::empty(204))

@@ -58,3 +58,12 @@ pub fn write(req: &Request) -> Result<Response, Error> {
     }
     Ok(Response::empty(204))
 }
+
+/// `GET /settings/render`: `{settings_files: [...]}`, the farm's printer profiles (a job's
+/// `render_settings` names one to print only on printers with it).
+pub fn render(req: &Request) -> Result<Response, Error> {
+    access::reader(req)?;
+    Ok(Response::ok_json(
+        &serde_json::json!({ "settings_files": crate::jobs::profiles()? }),
+    ))
+}
