@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod brender_manager;
 pub mod obico_standin;
 pub mod octoprint_marlin;
 

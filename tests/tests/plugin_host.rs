@@ -706,7 +706,10 @@ async fn a_plugin_can_have_a_listener_of_its_own() {
         "{body}"
     );
     let (status, _) = get_json(&server.url("/hello/greet/Cy")).await;
-    assert_eq!(status, 200, "a listener of its own comes in addition to the path mount");
+    assert_eq!(
+        status, 200,
+        "a listener of its own comes in addition to the path mount"
+    );
     let (status, _) = get_json(&format!("http://127.0.0.1:{port}/farm/health")).await;
     assert_eq!(status, 404, "host routes live on the main listener only");
 }

@@ -55,7 +55,11 @@ pub fn browse(req: &Request) -> Result<Response, Error> {
             } else {
                 format!("{rel}/{}", f.name)
             };
-            json!([f.name, relpath, if f.is_folder { "folder" } else { "gcodefile" }])
+            json!([
+                f.name,
+                relpath,
+                if f.is_folder { "folder" } else { "gcodefile" }
+            ])
         })
         .collect();
     Ok(Response::ok_json(&json!({

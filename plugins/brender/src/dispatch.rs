@@ -9,7 +9,8 @@
 
 use printfarm_sdk::http::{self, OutboundRequest};
 use printfarm_sdk::jobs::{self, JobSpec, Placement, TaskState};
-use printfarm_sdk::{log, printers, Error, HostError};
+use printfarm_sdk::printers::{self, PrinterState};
+use printfarm_sdk::{log, Error, HostError};
 
 use crate::managers::LOCAL_MANAGER;
 use crate::projects;
@@ -50,9 +51,31 @@ fn follow_core_jobs(farm: &mut Farm) -> Result<(), Error> {
         let Some(copy) = info.tasks.first() else {
             continue;
         };
-        let job_file = farm.jobs.get(&farm.tasks[&id].job_id).map(|j| j.file.clone());
+        let job_file = farm
+            .jobs
+            .get(&farm.tasks[&id].job_id)
+            .map(|j| j.file.clone());
         let t = farm.tasks.get_mut(&id).expect("listed above");
         match copy.state {
+            TaskState::Queued if t.done == 0 => {
+                // Not claimed yet: if the printers that may take it changed (one was disabled,
+                // enabled or failed), it is placed again.
+                let eligible = match farm.jobs.get(&t.job_id) {
+                    Some(job) => usable_printers(&farm.disabled, Some(job))?,
+                    None => Vec::new(),
+                };
+                let mut placed = info.spec.placement.printers.clone();
+                placed.sort();
+                if placed != eligible {
+                    match jobs::cancel(&core) {
+                        Ok(()) => {}
+                        Err(e) if e.is_not_found() || e.is_conflict() => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    let t = farm.tasks.get_mut(&id).expect("listed above");
+                    t.core_job = None;
+                }
+            }
             TaskState::Queued => {}
             TaskState::Running | TaskState::Interrupted => {
                 // Interrupted: the operator decides on the farm (retry or dismiss); until then
@@ -113,10 +136,7 @@ fn end_jobs(farm: &mut Farm) {
         if let Some(h) = highest {
             job.current_frame = job.current_frame.max(h);
         }
-        if any
-            && all_final
-            && matches!(job.status, JobStatus::Running | JobStatus::Stopped)
-        {
+        if any && all_final && matches!(job.status, JobStatus::Running | JobStatus::Stopped) {
             job.status = if failed {
                 JobStatus::Failed
             } else {
@@ -126,19 +146,24 @@ fn end_jobs(farm: &mut Farm) {
     }
 }
 
-/// The farm printers that may print a job: not disabled here, and with the job's printer
-/// profile when it names one.
-fn eligible_printers(farm: &Farm, job: &Job) -> Result<Vec<String>, Error> {
-    Ok(printers::list()?
+/// The farm printers that may take new work (of `job`, when given): not disabled here, not
+/// offline or in error, and with the job's printer profile when it names one. Sorted.
+fn usable_printers(
+    disabled: &std::collections::BTreeSet<String>,
+    job: Option<&Job>,
+) -> Result<Vec<String>, Error> {
+    let mut ids: Vec<String> = printers::list()?
         .into_iter()
-        .filter(|p| !farm.disabled.contains(&p.id))
+        .filter(|p| !disabled.contains(&p.id))
+        .filter(|p| !matches!(p.state, PrinterState::Offline | PrinterState::Error))
         .filter(|p| {
-            job.render_settings
-                .as_deref()
+            job.and_then(|j| j.render_settings.as_deref())
                 .is_none_or(|profile| p.details.name == profile)
         })
         .map(|p| p.id)
-        .collect())
+        .collect();
+    ids.sort();
+    Ok(ids)
 }
 
 /// Hands ready tasks of running jobs, highest priority first, to a manager of the job with a
@@ -158,12 +183,10 @@ fn hand_out(farm: &mut Farm) -> Result<(), Error> {
         return Ok(());
     }
     ready.sort_unstable();
-    let mut local_busy = farm
-        .tasks
-        .values()
-        .filter(|t| t.core_job.is_some())
-        .count();
+    let mut local_busy = farm.tasks.values().filter(|t| t.core_job.is_some()).count();
     let mut eligible_cache: Vec<(i64, Vec<String>)> = Vec::new();
+    // One task in flight per usable printer, as the original sent one per free worker.
+    let usable = usable_printers(&farm.disabled, None)?.len();
     for (_, job_id, task_id) in ready {
         let job = farm.jobs[&job_id].clone();
         for manager in &job.managers {
@@ -171,16 +194,12 @@ fn hand_out(farm: &mut Farm) -> Result<(), Error> {
                 let eligible = match eligible_cache.iter().find(|(j, _)| *j == job_id) {
                     Some((_, e)) => e.clone(),
                     None => {
-                        let e = eligible_printers(farm, &job)?;
+                        let e = usable_printers(&farm.disabled, Some(&job))?;
                         eligible_cache.push((job_id, e.clone()));
                         e
                     }
                 };
-                let free_printers = printers::list()?
-                    .iter()
-                    .filter(|p| !farm.disabled.contains(&p.id))
-                    .count();
-                if eligible.is_empty() || local_busy >= free_printers {
+                if eligible.is_empty() || local_busy >= usable {
                     continue;
                 }
                 let core = enqueue(&job.file, job.priority, eligible)?;
@@ -255,7 +274,12 @@ fn push(job: &Job, task: &Task, base: &str) -> Result<(), HostError> {
             format!("{}/{}", dir.trim_end_matches('/'), rest)
         }
     };
-    let output = |os: &str| join(path(&format!("render_path_{os}")), &format!("{}/#####", job.id));
+    let output = |os: &str| {
+        join(
+            path(&format!("render_path_{os}")),
+            &format!("{}/#####", job.id),
+        )
+    };
     let fields: Vec<(&str, String)> = vec![
         ("task_id", task.id.to_string()),
         ("file_path_linux", join(path("path_linux"), &job.filepath)),

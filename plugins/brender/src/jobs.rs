@@ -138,9 +138,8 @@ fn read_fields(args: &Args, base: &Job, farm: &Farm) -> Result<Job, Error> {
             )));
         }
     }
-    let project = projects::load(job.project_id).ok_or_else(|| {
-        Error::bad_request(format!("project {} does not exist", job.project_id))
-    })?;
+    let project = projects::load(job.project_id)
+        .ok_or_else(|| Error::bad_request(format!("project {} does not exist", job.project_id)))?;
     if job.filepath.is_empty() {
         return Err(Error::bad_request(
             "`filepath` is required: the G-code file, relative to the project's folder",

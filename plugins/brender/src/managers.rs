@@ -65,7 +65,11 @@ fn reachable(m: &Manager) -> bool {
 /// The host and port clients reach this server at, from `scheme://host[:port]`.
 fn own_address(base_url: &str) -> (String, u16) {
     let rest = base_url.split("://").nth(1).unwrap_or(base_url);
-    let default_port = if base_url.starts_with("https") { 443 } else { 80 };
+    let default_port = if base_url.starts_with("https") {
+        443
+    } else {
+        80
+    };
     match rest.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => (
             host.trim_matches(['[', ']']).to_string(),
