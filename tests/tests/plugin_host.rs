@@ -233,6 +233,43 @@ async fn a_plugin_built_for_contract_0_1_0_keeps_working() {
     );
 }
 
+/// `serialize-changes = true`: concurrent changing calls run one at a time, so a plugin's
+/// read-modify-write of kv loses nothing; without it the same calls overlap and lose updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serialize_changes_runs_changing_calls_one_at_a_time() {
+    async fn counted(server: &Server, calls: usize) -> i64 {
+        let client = reqwest::Client::new();
+        let url = server.url("/misbehave/count/c");
+        let sends = (0..calls).map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            async move { client.post(url).send().await.unwrap().status().as_u16() }
+        });
+        let statuses = futures::future::join_all(sends).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        let (_, v) = get_json(&server.url("/misbehave/kv/c")).await;
+        v["value"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("counter: {v}"))
+    }
+    let pkg = package_variant(&test_plugins().join("misbehave"), "misbehave", |m| {
+        m.replace(
+            "per-printer = false",
+            "per-printer = false\nserialize-changes = true",
+        )
+    });
+    let serialized = Server::start(&plugin_dir_config(
+        pkg.path(),
+        "misbehave",
+        "grants = [\"kv\"]\n",
+    ));
+    assert_eq!(counted(&serialized, 24).await, 24, "{}", serialized.log());
+
+    let free = Server::start(&misbehave_config(""));
+    let lost = counted(&free, 24).await;
+    assert!(lost < 24, "without serialize-changes the calls overlap (this proves the test can see a lost update): {lost}");
+}
+
 /// `host-info` (since 0.1.1) tells a plugin which host serves it.
 #[tokio::test]
 async fn host_info_names_the_host() {

@@ -539,10 +539,13 @@ mod tests {
                 listener.label
             );
         }
-        assert!(listeners[0]
-            .table
-            .find_http("/obico/api/printers")
-            .is_none());
+        assert!(
+            listeners[0]
+                .table
+                .find_http("/obico/api/printers")
+                .is_some(),
+            "the path mount stays beside a listener of its own"
+        );
 
         let other = plan(1, "other", "/", false, &["GET /plugin/{name}/{*rest}"]);
         let err = build(main(), &[obico.clone(), other], &[])

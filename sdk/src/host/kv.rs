@@ -8,7 +8,9 @@
 //!
 //! There are no transactions: two calls running at the same time may both read a value before
 //! either writes it back. [`increment`] and the JSON helpers are read-modify-write conveniences,
-//! not atomic operations.
+//! not atomic operations. A plugin whose changes read and write back the same values sets
+//! `serialize-changes = true` in its manifest: the host then runs its changing calls (requests
+//! other than `GET`/`HEAD`, and hooks) one at a time.
 //!
 //! In native builds (`cargo test`) the store is simulated in memory per thread; see
 //! [`testing`](crate::testing).

@@ -70,6 +70,7 @@ impl Plugin for Misbehave {
             })
             .get("/kv/{key}", kv_get)
             .put("/kv/{key}", kv_put)
+            .post("/count/{key}", count)
             .post("/fetch", fetch)
             .get("/ticks", ticks)
             .get("/events", events)
@@ -212,6 +213,18 @@ fn kv_put(req: &Request) -> Result<Response, Error> {
     let key: String = req.param("key")?;
     kv::set(&key, req.body())?;
     Ok(Response::no_content())
+}
+
+/// A read-modify-write of a kv counter with a pause in between, so that two calls that run at
+/// the same time lose one increment unless the host serializes them (`serialize-changes`).
+fn count(req: &Request) -> Result<Response, Error> {
+    let key: String = req.param("key")?;
+    let current: i64 = kv::get_string(&key)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    kv::set(&key, (current + 1).to_string())?;
+    Ok(Response::ok_json(&json!({ "count": current + 1 })))
 }
 
 #[derive(Deserialize)]
