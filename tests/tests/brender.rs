@@ -932,11 +932,46 @@ async fn every_bad_input_of_the_reference_is_a_4xx_and_writes_nothing() {
     );
     assert_eq!(get(&server, "/workers/v9").await.0, 404);
     // The DELETE of the original never committed; here the job is gone.
+    let (_, other) = post_job(&server, project, (1, 1), 1, "stopped", &["1"]).await;
+    let other_path = format!("/jobs/{}", other["id"]);
     assert_eq!(
-        form(&server, reqwest::Method::DELETE, &path, &[]).await.0,
+        form(&server, reqwest::Method::DELETE, &other_path, &[])
+            .await
+            .0,
+        204
+    );
+    assert_eq!(get(&server, &other_path).await.0, 404);
+
+    // Respawn (the list form) readies every unfinished task and runs the job; the instant
+    // printer prints both copies.
+    let (status, body) = form(
+        &server,
+        reqwest::Method::PUT,
+        "/jobs",
+        &[("id", &id.to_string()), ("status", "respawn")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("running")),
+        "{body}"
+    );
+    let done = wait_job(&server, id, "completed", 30).await;
+    assert_eq!(done["current_frame"], 2, "{done}");
+    // The dashboard's delete: 204, then the job and its tasks are gone.
+    assert_eq!(
+        form(
+            &server,
+            reqwest::Method::POST,
+            "/jobs/delete",
+            &[("id", &id.to_string())]
+        )
+        .await
+        .0,
         204
     );
     assert_eq!(get(&server, &path).await.0, 404);
+    assert_eq!(get(&server, "/tasks").await, (200, json!({})));
 }
 
 #[tokio::test]
