@@ -10,7 +10,7 @@
 use printfarm_sdk::http::{self, OutboundRequest};
 use printfarm_sdk::jobs::{self, JobSpec, Placement, TaskState};
 use printfarm_sdk::printers::{self, PrinterState};
-use printfarm_sdk::{log, Error, HostError};
+use printfarm_sdk::{kv, log, Error, HostError};
 
 use crate::managers::LOCAL_MANAGER;
 use crate::projects;
@@ -187,6 +187,9 @@ fn hand_out(farm: &mut Farm) -> Result<(), Error> {
     let mut eligible_cache: Vec<(i64, Vec<String>)> = Vec::new();
     // One task in flight per usable printer, as the original sent one per free worker.
     let usable = usable_printers(&farm.disabled, None)?.len();
+    // A manager that did not take a task is not tried again in this pass: each try may wait
+    // for the push timeout, and the pass must end well within the call's deadline.
+    let mut unreachable: Vec<i64> = Vec::new();
     for (_, job_id, task_id) in ready {
         let job = farm.jobs[&job_id].clone();
         for manager in &job.managers {
@@ -213,6 +216,9 @@ fn hand_out(farm: &mut Farm) -> Result<(), Error> {
             let Some(m) = farm.managers.get(manager).cloned() else {
                 continue;
             };
+            if unreachable.contains(&m.id) {
+                continue;
+            }
             let running = farm
                 .tasks
                 .values()
@@ -230,12 +236,28 @@ fn hand_out(farm: &mut Farm) -> Result<(), Error> {
                     t.manager = Some(m.id);
                     break;
                 }
-                Err(e) => log::warn(&format!(
-                    "brender: task {task_id} could not be sent to manager {} at {}: {}",
-                    m.name,
-                    m.url(),
-                    e.message()
-                )),
+                Err(e) if e.is_denied() => {
+                    unreachable.push(m.id);
+                    // Said once per manager, not at every pass: the grant is the operator's move.
+                    let said = format!("denied-warned/{}", m.id);
+                    if kv::get(&said).ok().flatten().is_none() {
+                        log::warn(&format!(
+                            "brender: tasks wait for manager {}: {}",
+                            m.name,
+                            e.message()
+                        ));
+                        let _ = kv::set(&said, "1");
+                    }
+                }
+                Err(e) => {
+                    unreachable.push(m.id);
+                    log::warn(&format!(
+                        "brender: task {task_id} could not be sent to manager {} at {}: {}",
+                        m.name,
+                        m.url(),
+                        e.message()
+                    ));
+                }
             }
         }
     }
