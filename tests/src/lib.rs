@@ -553,6 +553,16 @@ port = "virtual"
 virtual-speed = 0
 "#;
 
+/// `count` virtual printers `v1`, `v2`, … at `speed` (0 = instant, 1 = real time), as a config
+/// fragment.
+pub fn virtual_printers(count: usize, speed: u32) -> String {
+    (1..=count)
+        .map(|i| {
+            format!("[[printers]]\nid = \"v{i}\"\nport = \"virtual\"\nvirtual-speed = {speed}\n\n")
+        })
+        .collect()
+}
+
 /// A small G-code file the library accepts (a PrusaSlicer header): `moves` moves of 20 mm at
 /// 1200 mm/min, one second each in real time (`virtual-speed = 1`).
 pub fn gcode(moves: usize) -> String {

@@ -24,6 +24,16 @@ async fn form(
     (status, body)
 }
 
+/// The status of a form-encoded request, for checks that read nothing else.
+async fn status_of(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> u16 {
+    form(server, method, path, fields).await.0
+}
+
 async fn get(server: &Server, path: &str) -> (u16, Value) {
     form(server, reqwest::Method::GET, path, &[]).await
 }
@@ -188,19 +198,6 @@ async fn keys_are_needed_and_viewers_only_read() {
     assert_eq!(status, 403);
 }
 
-/// Two printers that take about a second per move of `gcode(n)`, so a copy is seen printing.
-const TWO_SLOW_PRINTERS: &str = r#"
-[[printers]]
-id = "v1"
-port = "virtual"
-virtual-speed = 1
-
-[[printers]]
-id = "v2"
-port = "virtual"
-virtual-speed = 1
-"#;
-
 /// Uploads `orders/acme/part.gcode` (`moves` one-second moves) and makes the project of the
 /// `orders/acme` folder, active; returns its id.
 async fn project_with_part(server: &Server, moves: usize) -> i64 {
@@ -289,11 +286,7 @@ async fn printer_state(server: &Server, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_goes_stopped_start_printing_stop_aborted_start_completed() {
-    let server = Server::start(
-        ONE_PRINTER
-            .replace("virtual-speed = 0", "virtual-speed = 1")
-            .as_str(),
-    );
+    let server = Server::start(&virtual_printers(1, 1));
     let project = project_with_part(&server, 3).await;
 
     // What the add-job form reads: the farm's node is an online manager, the library's G-code
@@ -463,7 +456,7 @@ async fn a_job_goes_stopped_start_printing_stop_aborted_start_completed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_copy_fails_the_job_disabled_workers_wait_and_delete_cancels() {
-    let server = Server::start(TWO_SLOW_PRINTERS);
+    let server = Server::start(&virtual_printers(2, 1));
     let project = project_with_part(&server, 30).await;
 
     // v2 is taken out of this API's jobs: the job prints on v1 only.
@@ -649,7 +642,10 @@ async fn an_external_manager_gets_one_task_per_free_worker_and_stops_and_reports
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(manager.wait_stopped(1, 10).await, [second_task.clone()]);
+    assert_eq!(
+        manager.wait_stopped(1, 10).await,
+        std::slice::from_ref(&second_task)
+    );
     let tasks = tasks_of(&server, id).await;
     let status_of = |t: &str| {
         tasks
@@ -739,7 +735,9 @@ async fn every_bad_input_of_the_reference_is_a_4xx_and_writes_nothing() {
     let server = Server::start(ONE_PRINTER);
     let project = project_with_part(&server, 3).await;
     let p = project.to_string();
-    let bad: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    // What is wrong, the fields changed from a good job, a word the message must contain.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let bad: Vec<Case> = vec![
         ("chunk_size=0", vec![("chunk_size", "0")], "chunk_size"),
         (
             "frame_end < frame_start",
@@ -837,14 +835,13 @@ async fn every_bad_input_of_the_reference_is_a_4xx_and_writes_nothing() {
     assert_eq!(status, 404);
     assert_eq!(get(&server, &path).await.0, 200);
     assert_eq!(
-        form(
+        status_of(
             &server,
             reqwest::Method::PUT,
             "/jobs",
             &[("id", "x"), ("status", "start")]
         )
-        .await
-        .0,
+        .await,
         400
     );
     // Renamed through PUT: kept (the original lost it).
@@ -863,25 +860,23 @@ async fn every_bad_input_of_the_reference_is_a_4xx_and_writes_nothing() {
     let (status, body) = form(&server, reqwest::Method::POST, "/tasks", &[("id", "1")]).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(
-        form(
+        status_of(
             &server,
             reqwest::Method::POST,
             "/tasks",
             &[("id", "abc"), ("status", "finished")]
         )
-        .await
-        .0,
+        .await,
         400
     );
     assert_eq!(
-        form(
+        status_of(
             &server,
             reqwest::Method::POST,
             "/tasks",
             &[("id", "999"), ("status", "finished")]
         )
-        .await
-        .0,
+        .await,
         404
     );
     // Managers and workers.
@@ -898,36 +893,33 @@ async fn every_bad_input_of_the_reference_is_a_4xx_and_writes_nothing() {
         "the original answered 500"
     );
     assert_eq!(
-        form(
+        status_of(
             &server,
             reqwest::Method::POST,
             "/managers",
             &[("port", "http")]
         )
-        .await
-        .0,
+        .await,
         400
     );
     assert_eq!(
-        form(
+        status_of(
             &server,
             reqwest::Method::POST,
             "/workers",
             &[("id", "v1"), ("status", "off")]
         )
-        .await
-        .0,
+        .await,
         400
     );
     assert_eq!(
-        form(
+        status_of(
             &server,
             reqwest::Method::POST,
             "/workers",
             &[("id", "v9"), ("status", "disabled")]
         )
-        .await
-        .0,
+        .await,
         404
     );
     assert_eq!(get(&server, "/workers/v9").await.0, 404);
@@ -935,9 +927,7 @@ async fn every_bad_input_of_the_reference_is_a_4xx_and_writes_nothing() {
     let (_, other) = post_job(&server, project, (1, 1), 1, "stopped", &["1"]).await;
     let other_path = format!("/jobs/{}", other["id"]);
     assert_eq!(
-        form(&server, reqwest::Method::DELETE, &other_path, &[])
-            .await
-            .0,
+        status_of(&server, reqwest::Method::DELETE, &other_path, &[]).await,
         204
     );
     assert_eq!(get(&server, &other_path).await.0, 404);
@@ -960,14 +950,13 @@ async fn every_bad_input_of_the_reference_is_a_4xx_and_writes_nothing() {
     assert_eq!(done["current_frame"], 2, "{done}");
     // The dashboard's delete: 204, then the job and its tasks are gone.
     assert_eq!(
-        form(
+        status_of(
             &server,
             reqwest::Method::POST,
             "/jobs/delete",
             &[("id", &id.to_string())]
         )
-        .await
-        .0,
+        .await,
         204
     );
     assert_eq!(get(&server, &path).await.0, 404);
