@@ -3,6 +3,8 @@
 //! A broadcast channel with a bounded backlog: a slow subscriber loses the oldest events and is
 //! told how many, the core never waits for a plugin.
 
+pub mod stream;
+
 use tokio::sync::broadcast;
 
 use printfarm_serial::engine::Progress;

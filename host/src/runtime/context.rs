@@ -97,6 +97,12 @@ impl PluginContext {
     pub fn events(&self) -> &EventBus {
         &self.services.events
     }
+
+    /// The event stream of browsers and API consumers, where the host announces the plugin's
+    /// state and the key requests it files.
+    pub fn stream(&self) -> &crate::events::stream::EventStream {
+        &self.services.stream
+    }
 }
 
 /// A capability as a type, so that which services a [`Granted`] view opens is decided when the

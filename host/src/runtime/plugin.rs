@@ -226,8 +226,17 @@ impl LoadedPlugin {
     /// Disables the plugin with a reason that the host API shows.
     pub fn disable(&self, reason: String) {
         tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
+        self.announce_disabled(&reason);
         self.health.disable(reason);
         self.idle.close();
+    }
+
+    /// Tells the event stream's clients (the dashboard) that the plugin was disabled and why.
+    fn announce_disabled(&self, reason: &str) {
+        self.ctx.stream().publish(
+            "plugin",
+            &serde_json::json!({"plugin": self.ctx.id, "state": "disabled", "reason": reason}),
+        );
     }
 
     /// Handles one HTTP request. The hot path: a raw instance and the one export it needs.
@@ -470,6 +479,7 @@ impl LoadedPlugin {
                 .failed(&error.to_string(), error.counts_as_failure(), limit)
         {
             tracing::error!(plugin = %self.ctx.id, %reason, "plugin disabled");
+            self.announce_disabled(&reason);
             self.idle.close();
         }
     }

@@ -29,6 +29,9 @@ pub struct Services {
     pub scheduler: Scheduler,
     /// The event bus.
     pub events: EventBus,
+    /// The bus's events for browsers and API consumers, numbered and coalesced; the server
+    /// starts its hub.
+    pub stream: crate::events::stream::EventStream,
     /// The HTTP client for outbound calls.
     pub http: reqwest::Client,
     /// Client push connections and outbound websockets.
@@ -73,6 +76,7 @@ impl Services {
             active,
             scheduler,
             events,
+            stream: Default::default(),
             http,
             sockets: SocketHub::default(),
             cameras,

@@ -109,6 +109,7 @@ pub async fn start(plan: Plan) -> anyhow::Result<Prepared> {
             .context("building the HTTP client")?,
     );
     services.scheduler.spawn();
+    services.stream.spawn_hub(&services.events);
 
     let mut plugins = Vec::new();
     for PlannedPlugin {

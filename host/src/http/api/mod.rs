@@ -8,9 +8,11 @@
 //! - [`auth`]: who is calling, and what their role allows.
 //! - [`error`]: JSON errors, and how core errors map to statuses.
 //! - [`printers`], [`files`], [`jobs`], [`users`], [`plugins`]: the resources.
+//! - [`events`]: the live event stream (Server-Sent Events).
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod jobs;
 pub mod plugins;
@@ -49,6 +51,7 @@ struct ApiDoc;
 pub fn router(state: ApiState) -> Router<ApiState> {
     let (protected, doc) = OpenApiRouter::<ApiState>::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::me))
+        .routes(routes!(events::stream))
         .routes(routes!(printers::list))
         .routes(routes!(printers::get_one))
         .routes(routes!(printers::connect))

@@ -145,5 +145,9 @@ pub async fn decide_key_request(
         .identities
         .decide_key_request(id, body.approve, body.user.as_deref(), &who.user)
         .await?;
+    state.host.services.stream.publish(
+        "key-request",
+        &serde_json::json!({"id": id, "state": if body.approve { "approved" } else { "denied" }, "by": who.user}),
+    );
     Ok(StatusCode::NO_CONTENT)
 }

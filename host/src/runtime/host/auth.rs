@@ -74,16 +74,23 @@ impl auth::Host for CallState {
         approve_as: Option<String>,
     ) -> Result<String, HostError> {
         let ids = self.plugin.grant::<cap::AuthIssueKeys>()?.identities();
-        ids.request_key(
-            &app,
-            user.as_deref(),
-            &client,
-            &self.plugin.id,
-            ttl_secs,
-            approve_as.as_deref(),
-        )
-        .await
-        .map_err(core_error)
+        let token = ids
+            .request_key(
+                &app,
+                user.as_deref(),
+                &client,
+                &self.plugin.id,
+                ttl_secs,
+                approve_as.as_deref(),
+            )
+            .await
+            .map_err(core_error)?;
+        // The admin's page lists pending requests; it learns of a new one from the stream.
+        self.plugin.stream().publish(
+            "key-request",
+            &serde_json::json!({"app": app, "user": user, "plugin": self.plugin.id, "state": "pending"}),
+        );
+        Ok(token)
     }
     async fn poll_api_key_request(&mut self, token: String) -> Result<KeyRequestState, HostError> {
         let ids = self.plugin.grant::<cap::AuthIssueKeys>()?.identities();
