@@ -33,7 +33,8 @@ use serde_json::Value;
 
 /// The goal of issue 19 for each list, with 1000 jobs of 10 copies.
 const GOAL_RPS: f64 = 5000.0;
-/// The printers of every server.
+/// The printers of every server, printing in real time (a copy of `gcode(200)` takes minutes, so
+/// nothing ends by itself during the bench).
 const PRINTERS: usize = 4;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -43,22 +44,18 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// `PRINTERS` virtual printers printing in real time (a copy of `gcode(200)` takes minutes, so
-/// nothing ends by itself during the bench).
-fn farm_config() -> String {
-    (1..=PRINTERS)
-        .map(|i| format!("[[printers]]\nid = \"v{i}\"\nport = \"virtual\"\nvirtual-speed = 1\n"))
-        .collect()
-}
-
 /// A fresh server with its printers connected, the part in the library and the bench's project;
 /// returns the server and the project id.
 async fn start() -> (Server, i64) {
-    let server = Server::start(&farm_config());
+    let server = Server::start(&virtual_printers(PRINTERS, 1));
     for i in 1..=PRINTERS {
         wait_state(&server, &format!("v{i}"), "operational").await;
     }
-    server.upload_gcode("bench/part.gcode", gcode(200)).await;
+    // The library path comes from the form's `path`; the part's name alone would land at the root.
+    let stored = server
+        .upload_gcode_at(Some("bench/part.gcode"), "part.gcode", gcode(200))
+        .await;
+    assert_eq!(stored["path"], "bench/part.gcode", "{stored}");
     let (status, project, _) = send(
         server
             .client()
@@ -389,11 +386,10 @@ async fn time_to_print(server: &Server, project: i64, label: &str, repeats: usiz
         }
     }
     let line = |values: &mut Vec<f64>| {
-        values.sort_by(f64::total_cmp);
+        let mid = median(values);
         match (values.first(), values.last()) {
             (Some(min), Some(max)) => format!(
-                "min {min:.1} ms, median {:.1} ms, max {max:.1} ms ({} runs)",
-                median(values),
+                "min {min:.1} ms, median {mid:.1} ms, max {max:.1} ms ({} runs)",
                 values.len()
             ),
             _ => "no run".to_string(),
