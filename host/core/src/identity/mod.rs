@@ -94,6 +94,24 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Longest session a plugin may open: 30 days.
 pub const MAX_SESSION_SECS: u32 = 30 * 24 * 3600;
 
+/// A browser session, without its token.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Session {
+    /// Names it for listing and revoking (not the token: knowing it lets nobody in).
+    pub id: String,
+    /// Whose it is.
+    pub user: String,
+    /// When it was opened (Unix ms).
+    pub created_ms: i64,
+    /// When it expires (Unix ms).
+    pub expires_ms: i64,
+}
+
+/// A session's public id: the start of its token's digest.
+fn session_id(token_hash: &str) -> String {
+    token_hash.chars().take(16).collect()
+}
+
 /// Checks a user name: 1 to 64 letters, digits, `.`, `_`, `-` or `@`.
 pub fn validate_user_name(name: &str) -> Result<(), CoreError> {
     let ok = !name.is_empty()
@@ -243,6 +261,45 @@ impl Identities {
     /// Ends a session (unknown tokens are ignored).
     pub async fn end_session(&self, token: &str) -> Result<(), CoreError> {
         self.storage.delete_session(&secret::digest(token)).await
+    }
+
+    /// The live sessions of `user` (or of everyone), newest first.
+    pub async fn sessions(&self, user: Option<&str>) -> Result<Vec<Session>, CoreError> {
+        Ok(self
+            .storage
+            .sessions(user, now_ms())
+            .await?
+            .into_iter()
+            .map(|(hash, user, created_ms, expires_ms)| Session {
+                id: session_id(&hash),
+                user,
+                created_ms,
+                expires_ms,
+            })
+            .collect())
+    }
+
+    /// Ends the session with this [`Session::id`], if it is `user`'s (or anyone's, for `None`).
+    /// Returns whether there was one.
+    pub async fn revoke_session(&self, id: &str, user: Option<&str>) -> Result<bool, CoreError> {
+        for (hash, _, _, _) in self.storage.sessions(user, now_ms()).await? {
+            if session_id(&hash) == id {
+                self.storage.delete_session(&hash).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The [`Session::id`] of a session token.
+    pub fn session_id_of(token: &str) -> String {
+        session_id(&secret::digest(token))
+    }
+
+    /// The CSRF token of a session: a digest of its token, so the server stores nothing more and
+    /// a page that knows it proves it was given it by the server, which another site cannot read.
+    pub fn csrf_token(session_token: &str) -> String {
+        secret::digest(&format!("csrf:{session_token}"))
     }
 
     /// Issues another API key for a user and returns it (shown once).

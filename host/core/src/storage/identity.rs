@@ -191,6 +191,24 @@ impl Storage {
         row.map(|(n, r)| identity(n, r)).transpose()
     }
 
+    /// Live sessions at `now_ms` (of one user, or everyone's), newest first: `(token hash, user,
+    /// created, expires)`.
+    pub async fn sessions(
+        &self,
+        user: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String, i64, i64)>, CoreError> {
+        Ok(sqlx::query_as(
+            "SELECT token_hash, user_name, created_ms, expires_ms FROM sessions \
+             WHERE expires_ms > ? AND (? IS NULL OR user_name = ?) ORDER BY created_ms DESC",
+        )
+        .bind(now_ms)
+        .bind(user)
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Removes a session.
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), CoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?")

@@ -6,10 +6,11 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use printfarm_core::identity::{Identity, Role};
+use printfarm_core::identity::{Identities, Identity, Role};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::error::{ApiError, ApiResult};
+use super::session;
 use super::ApiState;
 
 /// The API key header, as OctoPrint clients send it too.
@@ -46,35 +47,63 @@ fn presented_key(req: &Request) -> Option<String> {
         .then(|| key.trim().to_string())
 }
 
-/// Resolves the caller's identity and stores it in the request, or answers 401.
+/// Resolves the caller's identity and stores it in the request, or answers 401. An API key
+/// wins over a session cookie; a cookie session's changes need its CSRF token.
 pub async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
-    let Some(key) = presented_key(&req) else {
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let ids = &state.host.services.identities;
+    let identity = if let Some(key) = presented_key(&req) {
+        match ids.verify_api_key(&key).await {
+            Ok(Some(identity)) => identity,
+            Ok(None) => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "the API key is not valid; ask an admin for one (`printfarm user add`)",
+                )
+                .into_response()
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else if let Some(token) = session::cookie_token(req.headers()) {
+        match ids.check_session(&token).await {
+            Ok(Some(identity)) => {
+                if !reads {
+                    let sent = req
+                        .headers()
+                        .get(session::CSRF_HEADER)
+                        .and_then(|v| v.to_str().ok());
+                    if sent != Some(Identities::csrf_token(&token).as_str()) {
+                        return session::csrf_refusal().into_response();
+                    }
+                }
+                req.extensions_mut().insert(session::SessionToken(token));
+                identity
+            }
+            Ok(None) => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "the session has expired or was ended; log in again",
+                )
+                .into_response()
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "this route needs an API key: send it as `X-Api-Key: <key>` or `Authorization: Bearer <key>`",
+            "this route needs an API key (`X-Api-Key: <key>` or `Authorization: Bearer <key>`) or a session (POST /farm/api/login)",
         )
         .into_response();
     };
-    match state.host.services.identities.verify_api_key(&key).await {
-        Ok(Some(identity)) => {
-            // Viewers read only: refused before the request is even looked at, so a malformed
-            // change from a viewer is a 403, not a 400 that hints at what would be accepted.
-            let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-            if !reads {
-                if let Err(refused) = require(&identity, Role::Operator) {
-                    return refused.into_response();
-                }
-            }
-            req.extensions_mut().insert(identity);
-            next.run(req).await
+    // Viewers read only: refused before the request is even looked at, so a malformed change
+    // from a viewer is a 403, not a 400 that hints at what would be accepted.
+    if !reads {
+        if let Err(refused) = require(&identity, Role::Operator) {
+            return refused.into_response();
         }
-        Ok(None) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "the API key is not valid; ask an admin for one (`printfarm user add`)",
-        )
-        .into_response(),
-        Err(e) => ApiError::from(e).into_response(),
     }
+    req.extensions_mut().insert(identity);
+    next.run(req).await
 }
 
 /// Refuses (403) a caller whose role is below `needed`.

@@ -17,6 +17,7 @@ pub mod files;
 pub mod jobs;
 pub mod plugins;
 pub mod printers;
+pub mod session;
 pub mod users;
 
 use std::sync::Arc;
@@ -52,6 +53,9 @@ pub fn router(state: ApiState) -> Router<ApiState> {
     let (protected, doc) = OpenApiRouter::<ApiState>::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::me))
         .routes(routes!(events::stream))
+        .routes(routes!(session::current))
+        .routes(routes!(session::list))
+        .routes(routes!(session::revoke))
         .routes(routes!(printers::list))
         .routes(routes!(printers::get_one))
         .routes(routes!(printers::connect))
@@ -85,6 +89,14 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .routes(routes!(users::key_requests))
         .routes(routes!(users::decide_key_request))
         .split_for_parts();
+    // Logging in and out needs no credentials: outside the authentication layer, in the same
+    // document.
+    let (public, public_doc) = OpenApiRouter::<ApiState>::new()
+        .routes(routes!(session::login))
+        .routes(routes!(session::logout))
+        .split_for_parts();
+    let mut doc = doc;
+    doc.merge(public_doc);
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
     let protected = protected.layer(axum::middleware::from_fn_with_state(
         state,
@@ -92,6 +104,7 @@ pub fn router(state: ApiState) -> Router<ApiState> {
     ));
     Router::new()
         .route("/health", get(health))
+        .merge(public)
         .route(
             "/api/openapi.json",
             get(move || {
