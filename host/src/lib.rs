@@ -21,6 +21,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod events;
 pub mod farm;
 pub mod http;
@@ -34,3 +35,7 @@ pub use printfarm_core::storage;
 /// The URL prefix reserved for the host's own routes (its API, health, the dashboard).
 /// No plugin may mount routes below it.
 pub const HOST_PREFIX: &str = "/farm";
+
+/// Where the dashboard's script and style are served; the page itself is at `/`. Reserved like
+/// [`HOST_PREFIX`].
+pub const DASHBOARD_PREFIX: &str = "/dashboard";

@@ -51,7 +51,9 @@ pub fn app(host: Arc<HostState>, listener: Listener) -> (SocketAddr, Router) {
     });
     let mut router = Router::new();
     if listener.host_routes {
-        router = router.nest(crate::HOST_PREFIX, api::router(state.clone()));
+        router = router
+            .nest(crate::HOST_PREFIX, api::router(state.clone()))
+            .merge(crate::dashboard::router());
     }
     let router = router.fallback(dispatch::dispatch).with_state(state);
     (listener.addr, router)

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use super::mount::{concrete, join, PRINTER_PLACEHOLDER};
 use crate::plugin::route::patterns_overlap;
 use crate::plugin::{MethodSet, RouteSpec};
-use crate::HOST_PREFIX;
+use crate::{DASHBOARD_PREFIX, HOST_PREFIX};
 
 /// Why the routes cannot be built. Startup stops with this message.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +28,11 @@ pub enum TableError {
         /// Which listener.
         listener: String,
     },
-    /// A plugin route reaches into the host's reserved prefix.
-    #[error("plugin `{plugin}` route `{route}` reaches into {HOST_PREFIX}, which is reserved for the host; mount it elsewhere")]
+    /// A plugin route reaches into a path the host keeps: its API prefix or the dashboard.
+    #[error("plugin `{plugin}` route `{route}` reaches into `{reserved}`, reserved for the host's API and dashboard; mount it elsewhere")]
     Reserved {
+        /// The host's path it reaches.
+        reserved: String,
         /// Plugin.
         plugin: String,
         /// Route with mount.
@@ -367,28 +369,31 @@ fn add_plugin(
 /// listener), and routes into the host's prefix. Checked on the mount templates (`{printer}` as a
 /// parameter), so a farm of a hundred printers costs no more than one.
 fn check_conflicts(plans: &[MountPlan], main: &SocketAddr) -> Result<(), TableError> {
-    let reserved = [HOST_PREFIX.to_string(), format!("{HOST_PREFIX}/{{*rest}}")];
+    let reserved = [
+        HOST_PREFIX.to_string(),
+        format!("{HOST_PREFIX}/{{*rest}}"),
+        "/".to_string(),
+        format!("{DASHBOARD_PREFIX}/{{*rest}}"),
+    ];
     let mut claimed: Vec<(&str, bool, MethodSet, String)> = Vec::new();
     for plan in plans {
-        let mounted = plan.listen.is_none();
         let prefix = concrete(&plan.mount, None).replace(PRINTER_PLACEHOLDER, "{printer}");
         let http = plan
             .routes
             .iter()
-            .filter(|_| mounted)
             .map(|r| (false, r.methods, join(&prefix, &r.path)));
         let push = plan
             .push_routes
             .iter()
-            .filter(|_| mounted)
             .map(|p| (true, MethodSet::ANY, join(&prefix, p)));
         let root = plan
             .root_routes
             .iter()
             .map(|r| (false, r.methods, r.path.clone()));
         for (is_push, methods, pattern) in http.chain(push).chain(root) {
-            if reserved.iter().any(|r| patterns_overlap(r, &pattern)) {
+            if let Some(r) = reserved.iter().find(|r| patterns_overlap(r, &pattern)) {
                 return Err(TableError::Reserved {
+                    reserved: r.clone(),
                     plugin: plan.id.clone(),
                     route: pattern,
                 });
@@ -561,6 +566,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("reserved"));
+    }
+
+    #[test]
+    fn the_dashboard_page_and_its_assets_are_reserved() {
+        for route in ["GET /", "GET /dashboard/app.js"] {
+            let greedy = plan(0, "greedy", "/", false, &[route]);
+            let err = build(main(), &[greedy], &[]).unwrap_err().to_string();
+            assert!(
+                err.contains("reserved") && err.contains("greedy"),
+                "{route}: {err}"
+            );
+        }
+        let fine = plan(0, "fine", "/fine", false, &["GET /"]);
+        assert!(build(main(), &[fine], &[]).is_ok());
     }
 
     #[test]

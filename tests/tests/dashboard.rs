@@ -1,0 +1,91 @@
+//! The dashboard in a real headless Chromium (Debian's, driven by Playwright from
+//! `tests/browser/dashboard.py`; `scripts/browser-venv` installs both) against the real binary
+//! with virtual printers. A failing scenario leaves a screenshot in `target/browser-screenshots`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use printfarm_e2e::*;
+
+fn screenshots() -> PathBuf {
+    target_dir().join("browser-screenshots")
+}
+
+/// Runs one scenario of the browser script as `user` (password "long enough").
+async fn scenario(server: &Server, name: &str, user: &str, key: &str) {
+    let python = target_dir().join("browser-venv/bin/python");
+    assert!(
+        python.exists(),
+        "the browser tests need scripts/browser-venv (Chromium and Playwright); scripts/test runs it"
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/dashboard.py");
+    let base = server.url("").trim_end_matches('/').to_string();
+    let (name, user, key) = (name.to_string(), user.to_string(), key.to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .args([&name, &base, &user, "long enough", &key])
+            .arg(screenshots())
+            .output()
+            .expect("running the browser script")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "browser scenario failed (screenshot in {}):\n{}\n{}\nserver log:\n{}",
+        screenshots().display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        server.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_is_served_by_the_host_with_its_own_assets_only() {
+    let server = Server::start(ONE_PRINTER);
+    let (status, _, headers) = send(reqwest::Client::new().get(server.url("/"))).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    for (path, kind) in [
+        ("/dashboard/app.js", "text/javascript"),
+        ("/dashboard/app.css", "text/css"),
+    ] {
+        let (status, _, headers) = send(reqwest::Client::new().get(server.url(path))).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            headers["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_in_with_a_wrong_then_the_right_password_and_log_out() {
+    let server = Server::start(&virtual_printers(2, 0));
+    let key = server.create_user_key("olga", "operator").await;
+    scenario(&server, "login", "olga", &key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_farm_view_follows_a_print_live_and_its_tile_pauses_resumes_and_cancels() {
+    let server = Server::start(&virtual_printers(2, 1));
+    server.upload_gcode("a.gcode", gcode(60)).await;
+    let key = server.create_user_key("olga", "operator").await;
+    scenario(&server, "live", "olga", &key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_no_controls() {
+    let server = Server::start(&virtual_printers(2, 0));
+    let key = server.create_user_key("vic", "viewer").await;
+    scenario(&server, "viewer", "vic", &key).await;
+}
