@@ -89,3 +89,19 @@ async fn a_viewer_sees_no_controls() {
     let key = server.create_user_key("vic", "viewer").await;
     scenario(&server, "viewer", "vic", &key).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_files_dropped_three_copies_queued_printed_and_the_bed_cleared_each_time() {
+    let server = Server::start(
+        "[[printers]]\nid = \"v1\"\nport = \"virtual\"\nvirtual-speed = 0\nself-clearing = false\n",
+    );
+    let key = server.create_user_key("olga", "operator").await;
+    scenario(&server, "library", "olga", &key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_key_request_is_approved_on_the_page_and_the_client_collects_its_key() {
+    let server = Server::start(ONE_PRINTER);
+    let key = server.create_user_key("ada", "admin").await;
+    scenario(&server, "appkey", "ada", &key).await;
+}

@@ -49,6 +49,17 @@ pub struct Prepared {
     pub listeners: Vec<Listener>,
 }
 
+/// The dashboard's URL for a listen address (a wildcard address is reached on loopback).
+fn dashboard_url(listen: &std::net::SocketAddr) -> String {
+    let ip = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{ip}:{}/", listen.port())
+}
+
 /// Checks `config` and starts it ([`Plan::build`], then [`start`]), without binding any
 /// socket; every problem of the config is reported at once, before anything is touched.
 pub async fn prepare(config: FarmConfig) -> anyhow::Result<Prepared> {
@@ -75,12 +86,18 @@ pub async fn start(plan: Plan) -> anyhow::Result<Prepared> {
     let engine = PluginEngine::new(&config.cache_dir())?;
 
     let identities = Identities::new(storage.clone());
-    if let Some(key) = identities.ensure_first_admin().await? {
+    if let Some(first) = identities.ensure_first_admin().await? {
+        let dashboard = dashboard_url(&config.listen);
         tracing::warn!(
             user = FIRST_ADMIN,
-            api_key = %key,
-            "no users existed: created the admin `{FIRST_ADMIN}`. Its API key is shown this once: \
-             {key} (add users with `printfarm user add`)"
+            api_key = %first.api_key,
+            password = %first.password,
+            %dashboard,
+            "no users existed: created the admin `{FIRST_ADMIN}`, shown this once. Open the dashboard \
+             at {dashboard} and log in as `{FIRST_ADMIN}` with the password {}; API clients use the \
+             key {} (add users with `printfarm user add`)",
+            first.password,
+            first.api_key,
         );
     }
     let library = Library::open(

@@ -94,6 +94,15 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Longest session a plugin may open: 30 days.
 pub const MAX_SESSION_SECS: u32 = 30 * 24 * 3600;
 
+/// The first admin's credentials, made on a database without users and shown once.
+#[derive(Debug, Clone)]
+pub struct FirstAdmin {
+    /// Its API key.
+    pub api_key: String,
+    /// Its dashboard password.
+    pub password: String,
+}
+
 /// A browser session, without its token.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Session {
@@ -180,13 +189,18 @@ impl Identities {
         Ok((user, key))
     }
 
-    /// On a database without users, creates the admin [`FIRST_ADMIN`] and returns its API key.
-    pub async fn ensure_first_admin(&self) -> Result<Option<String>, CoreError> {
+    /// On a database without users, creates the admin [`FIRST_ADMIN`] with an API key and a
+    /// password for the dashboard, and returns both (they are shown this once).
+    pub async fn ensure_first_admin(&self) -> Result<Option<FirstAdmin>, CoreError> {
         if self.storage.count_users().await? > 0 {
             return Ok(None);
         }
-        let (_, key) = self.add_user(FIRST_ADMIN, Role::Admin, None).await?;
-        Ok(Some(key))
+        // 16 hex digits: 64 bits, short enough to type from a terminal into a login form.
+        let password: String = secret::generate().chars().take(16).collect();
+        let (_, api_key) = self
+            .add_user(FIRST_ADMIN, Role::Admin, Some(&password))
+            .await?;
+        Ok(Some(FirstAdmin { api_key, password }))
     }
 
     /// Every user, by name.
@@ -338,8 +352,14 @@ mod tests {
         let (_dir, ids) = identities().await;
         let first = ids.ensure_first_admin().await.unwrap().unwrap();
         assert!(ids.ensure_first_admin().await.unwrap().is_none());
-        let admin = ids.verify_api_key(&first).await.unwrap().unwrap();
+        let admin = ids.verify_api_key(&first.api_key).await.unwrap().unwrap();
         assert_eq!((admin.user.as_str(), admin.role), ("admin", Role::Admin));
+        let by_password = ids
+            .verify_password("admin", &first.password)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_password.user, "admin");
 
         let (user, key) = ids
             .add_user("ann", Role::Viewer, Some("long enough"))

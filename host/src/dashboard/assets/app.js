@@ -15,6 +15,26 @@ const app = {
 };
 
 const canOperate = () => app.session && app.session.role !== "viewer";
+const isAdmin = () => app.session && app.session.role === "admin";
+
+/** An element with attributes (`on*` functions become listeners) and children (text or nodes). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  el.append(...children.filter((c) => c != null));
+  return el;
+}
+
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / (1 << 20)).toFixed(1)} MB`;
+}
 
 async function api(method, path, body) {
   const headers = {};
@@ -43,8 +63,7 @@ function say(message) {
 function showLogin() {
   if (app.events) { app.events.close(); app.events = null; }
   app.session = null;
-  $("#farm").hidden = true;
-  $("#who").hidden = true;
+  for (const id of ["#farm", "#queue", "#library", "#admin", "#who", "#views"]) $(id).hidden = true;
   $("#login").hidden = false;
   $("#login [name=user]").focus();
 }
@@ -55,9 +74,9 @@ async function start(session) {
   $("#who").hidden = false;
   $("#user").textContent = `${session.user} (${session.role})`;
   document.body.classList.toggle("viewer", !canOperate());
-  for (const el of document.querySelectorAll(".operator-only")) el.hidden = !canOperate();
-  $("#farm").hidden = false;
-  await refresh();
+  document.body.classList.toggle("admin", isAdmin());
+  $("#views").hidden = false;
+  await show("farm");
   listen();
 }
 
@@ -195,7 +214,7 @@ async function refresh() {
 
 function refreshSoon() {
   clearTimeout(app.refreshTimer);
-  app.refreshTimer = setTimeout(() => refresh().catch((e) => say(e.message)), 250);
+  app.refreshTimer = setTimeout(() => VIEWS[app.view]().catch((e) => say(e.message)), 250);
 }
 
 function update(id, change) {
@@ -207,6 +226,193 @@ function update(id, change) {
 }
 
 $("#state-filter").addEventListener("change", render);
+
+// --- views -------------------------------------------------------------------------------
+
+const VIEWS = { farm: refresh, queue: loadQueue, library: loadLibrary, admin: loadAdmin };
+app.view = "farm";
+
+async function show(view) {
+  app.view = view;
+  for (const name of Object.keys(VIEWS)) $(`#${name}`).hidden = name !== view;
+  for (const b of document.querySelectorAll("[data-view]")) {
+    if (b.dataset.view === view) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
+  }
+  try { await VIEWS[view](); } catch (e) { say(e.message); }
+}
+
+for (const b of document.querySelectorAll("[data-view]")) b.addEventListener("click", () => show(b.dataset.view));
+
+// --- queue ---------------------------------------------------------------------------------
+
+async function loadQueue() {
+  const [jobs, queue] = await Promise.all([api("GET", "/jobs"), api("GET", "/queue")]);
+  $("#queue-paused").checked = !!queue.paused;
+  const interrupted = [];
+  const rows = jobs.map((job) => {
+    const done = job.tasks.filter((t) => t.state === "done").length;
+    const running = job.tasks.filter((t) => t.state === "running").map((t) => t.printer);
+    for (const t of job.tasks) if (t.needs_decision) interrupted.push([job, t]);
+    return h("div", { class: "row", "data-job": job.id },
+      h("span", { class: "grow" }, job.file,
+        h("span", { class: "muted" }, ` — ${done}/${job.copies} done` + (running.length ? `, printing on ${running.join(", ")}` : ""))),
+      h("span", { class: "muted" }, `priority ${job.priority}`),
+      canOperate() && h("button", { type: "button", title: "raise priority", onclick: () => priority(job, 1) }, "▲"),
+      canOperate() && h("button", { type: "button", title: "lower priority", onclick: () => priority(job, -1) }, "▼"),
+      canOperate() && h("button", { type: "button", class: "danger", onclick: () => cancelJob(job) }, "Cancel"));
+  });
+  $("#jobs").replaceChildren(...(rows.length ? rows : [h("p", { class: "muted" }, "Nothing queued.")]));
+  $("#interrupted").replaceChildren(...(interrupted.length ? interrupted.map(([job, t]) =>
+    h("div", { class: "row", "data-task": t.id },
+      h("span", { class: "grow" }, `${job.file} copy ${t.copy} on ${t.printer}`,
+        h("span", { class: "muted" }, ` — ${t.reason || "interrupted"}; last acknowledged line ${t.last_line ?? "?"}`)),
+      canOperate() && h("button", { type: "button", onclick: () => decide(t, "retry") }, "Retry"),
+      canOperate() && h("button", { type: "button", onclick: () => decide(t, "dismiss") }, "Dismiss")))
+    : [h("p", { class: "muted" }, "None.")]));
+}
+
+async function priority(job, delta) {
+  await api("PUT", `/jobs/${job.id}/priority`, { priority: job.priority + delta });
+  await loadQueue();
+}
+
+async function cancelJob(job) {
+  if (!confirm(`Cancel ${job.file}?`)) return;
+  await api("POST", `/jobs/${job.id}/cancel`);
+  await loadQueue();
+}
+
+async function decide(task, what) {
+  await api("POST", `/tasks/${task.id}/${what}`);
+  say(`task ${task.id}: ${what}`);
+  await loadQueue();
+}
+
+$("#queue-paused").addEventListener("change", async (e) => {
+  await api("PUT", "/queue", { paused: e.target.checked });
+  say(e.target.checked ? "queue paused" : "queue running");
+});
+
+// --- library -------------------------------------------------------------------------------
+
+app.folder = "";
+
+async function loadLibrary() {
+  $("#folder").textContent = "/" + app.folder;
+  const entries = await api("GET", `/files?folder=${encodeURIComponent(app.folder)}`);
+  const rows = entries.map((f) => {
+    const a = f.analysis || {};
+    const facts = f.is_folder ? "folder" : [size(f.size), a.estimated_print_secs ? clock(a.estimated_print_secs) : null,
+      a.filament_mm && a.filament_mm.length ? `${(a.filament_mm.reduce((x, y) => x + y, 0) / 1000).toFixed(2)} m` : null,
+      a.layers ? `${a.layers} layers` : null, a.slicer].filter(Boolean).join(" · ");
+    const thumb = !f.is_folder && f.thumbnails && f.thumbnails.length
+      ? h("img", { src: `${API}/files/thumbnail?path=${encodeURIComponent(f.path)}`, alt: "", width: 48, height: 48 }) : null;
+    const name = f.is_folder ? h("a", { class: "folder", onclick: () => { app.folder = f.path; loadLibrary(); } }, f.name + "/") : f.name;
+    return h("div", { class: "row", "data-path": f.path }, thumb,
+      h("span", { class: "grow" }, name, h("span", { class: "muted" }, ` — ${facts}`)),
+      canOperate() && !f.is_folder && h("button", { type: "button", onclick: () => openPrint(f) }, "Print"),
+      canOperate() && h("button", { type: "button", class: "danger", onclick: () => removeEntry(f) }, "Delete"));
+  });
+  $("#entries").replaceChildren(...(rows.length ? rows : [h("p", { class: "muted" }, "Empty folder.")]));
+}
+
+$("#folder-up").addEventListener("click", () => {
+  app.folder = app.folder.includes("/") ? app.folder.slice(0, app.folder.lastIndexOf("/")) : "";
+  loadLibrary();
+});
+
+async function removeEntry(f) {
+  if (!confirm(`Delete ${f.path}?`)) return;
+  await api("DELETE", `/files?path=${encodeURIComponent(f.path)}`);
+  await loadLibrary();
+}
+
+/** Uploads one file with a progress bar of its own (fetch cannot report upload progress). */
+function upload(file) {
+  const bar = h("progress", { max: 1, value: 0 });
+  const note = h("span", { class: "muted" }, "uploading");
+  const row = h("div", { class: "row upload", "data-upload": file.name }, h("span", { class: "grow" }, file.name), bar, note);
+  $("#uploads").append(row);
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `${API}/files`);
+    xhr.setRequestHeader("X-CSRF-Token", app.session.csrf);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
+    xhr.onload = () => {
+      const ok = xhr.status === 201;
+      bar.value = ok ? 1 : bar.value;
+      let message = ok ? "stored" : `failed: HTTP ${xhr.status}`;
+      try { if (!ok) message = `failed: ${JSON.parse(xhr.responseText).error}`; } catch (_) { /* keep the status */ }
+      note.textContent = message;
+      row.classList.add(ok ? "done" : "failed");
+      resolve(ok);
+    };
+    xhr.onerror = () => { note.textContent = "failed: the connection broke"; resolve(false); };
+    const form = new FormData();
+    if (app.folder) form.append("path", app.folder + "/");
+    form.append("file", file, file.name);
+    xhr.send(form);
+  });
+}
+
+async function uploadAll(files) {
+  const results = await Promise.all([...files].map(upload));
+  say(`${results.filter(Boolean).length} of ${results.length} uploaded`);
+  await loadLibrary();
+}
+
+const drop = $("#drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  uploadAll(e.dataTransfer.files);
+});
+$("#files").addEventListener("change", (e) => uploadAll(e.target.files));
+
+function openPrint(f) {
+  const form = $("#print-form");
+  form.dataset.file = f.path;
+  $("#print-file").textContent = f.path;
+  form.hidden = false;
+  form.copies.focus();
+}
+
+$("#print-close").addEventListener("click", () => { $("#print-form").hidden = true; });
+$("#print-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const list = (v) => v.split(",").map((x) => x.trim()).filter(Boolean);
+  try {
+    const job = await api("POST", "/jobs", {
+      file: form.dataset.file, copies: Number(form.copies.value), priority: Number(form.priority.value),
+      placement: { printers: list(form.printers.value), tags: list(form.tags.value) },
+    });
+    say(`queued ${job.copies} × ${job.file}`);
+    form.hidden = true;
+  } catch (err) { say(err.message); }
+});
+
+// --- admin ---------------------------------------------------------------------------------
+
+async function loadAdmin() {
+  const [requests, users] = await Promise.all([api("GET", "/key-requests"), api("GET", "/users")]);
+  $("#key-requests").replaceChildren(...(requests.length ? requests.map((r) =>
+    h("div", { class: "row", "data-request": r.id },
+      h("span", { class: "grow" }, `${r.app}`, h("span", { class: "muted" }, ` — for ${r.user || "any user"}, from ${r.client} (${r.plugin})`)),
+      h("button", { type: "button", onclick: () => decideKey(r, true) }, "Approve"),
+      h("button", { type: "button", class: "danger", onclick: () => decideKey(r, false) }, "Deny")))
+    : [h("p", { class: "muted" }, "No pending requests.")]));
+  $("#users").replaceChildren(...users.map((u) =>
+    h("div", { class: "row" }, h("span", { class: "grow" }, u.name), h("span", { class: "muted" }, `${u.role}, ${u.api_keys} key(s)`))));
+}
+
+async function decideKey(r, approve) {
+  await api("POST", `/key-requests/${r.id}`, { approve });
+  say(`${r.app}: ${approve ? "approved" : "denied"}`);
+  await loadAdmin();
+}
 
 // --- actions -----------------------------------------------------------------------------
 
@@ -230,7 +436,7 @@ for (const b of document.querySelectorAll("[data-bulk]")) {
 function listen() {
   if (app.events) app.events.close();
   const live = $("#live");
-  const es = new EventSource(`${API}/events?types=printer-state,temperatures,progress,print,jobs`);
+  const es = new EventSource(`${API}/events?types=printer-state,temperatures,progress,print,jobs,key-request`);
   app.events = es;
   es.onopen = () => { live.textContent = "live"; live.classList.add("on"); };
   es.onerror = () => { live.textContent = "reconnecting…"; live.classList.remove("on"); };
@@ -250,6 +456,7 @@ function listen() {
     }
   });
   for (const kind of ["print", "jobs", "resync", "dropped"]) es.addEventListener(kind, refreshSoon);
+  es.addEventListener("key-request", () => { if (app.view === "admin") loadAdmin(); });
 }
 
 // --- start ---------------------------------------------------------------------------------
