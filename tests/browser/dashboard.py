@@ -191,7 +191,42 @@ def scenario_appkey(page, base, user, password, key, shots):
         assert json.loads(res.read())["user"] == user
 
 
+def scenario_interrupted(page, base, user, password, key, shots):
+    """After a kill -9 mid-print: the page shows the interrupted print with the last line the
+    firmware acknowledged, and the operator retries it from there."""
+    log_in(page, base, user, password)
+    expect(tile(page, "v1").locator(".state")).to_have_text("held")
+    page.click("[data-view=queue]")
+    row = page.locator("#interrupted .row", has_text="long.gcode")
+    expect(row).to_contain_text("last acknowledged line")
+    line = int(row.inner_text().split("last acknowledged line")[1].split()[0])
+    assert line >= 4, line
+    row.locator("button", has_text="Retry").click()
+    expect(page.locator("#interrupted")).to_contain_text("None.")
+    page.click("[data-view=farm]")
+    expect(tile(page, "v1").locator(".state")).to_have_text("printing", timeout=60_000)
+    expect(tile(page, "v1").locator(".job")).to_contain_text("long.gcode")
+
+
+def scenario_first_render(page, base, user, password, key, shots):
+    """Not a test: prints the time from opening the page (logged in) to every tile shown."""
+    import os
+
+    printers = int(os.environ.get("PRINTERS", "200"))
+    page.request.post(base + "/farm/api/login", data={"user": user, "password": password})
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        page.goto(base + "/")
+        page.wait_for_function(f"document.querySelectorAll('.tile').length >= {printers}")
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    print(f"first render of {printers} tiles: median {times[1]:.0f} ms (min {times[0]:.0f}, max {times[2]:.0f}; goal: under 1000 ms)")
+
+
 SCENARIOS = {
+    "interrupted": scenario_interrupted,
+    "first-render": scenario_first_render,
     "library": scenario_library,
     "appkey": scenario_appkey,
     "login": scenario_login,

@@ -105,3 +105,23 @@ async fn an_application_key_request_is_approved_on_the_page_and_the_client_colle
     let key = server.create_user_key("ada", "admin").await;
     scenario(&server, "appkey", "ada", &key).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_print_after_a_kill_9_is_shown_and_retried_from_the_page() {
+    let config = "[[printers]]\nid = \"v1\"\nport = \"virtual\"\nvirtual-speed = 1\n";
+    let server = Server::start(config);
+    wait_state(&server, "v1", "operational").await;
+    let key = server.create_user_key("olga", "operator").await;
+    server.upload_gcode("long.gcode", gcode(300)).await;
+    let job = server.queue_on("long.gcode", "v1").await;
+    let task = format!("/farm/api/tasks/{}", job["tasks"][0]["id"]);
+    wait_for("progress recorded", 60, async || {
+        let t = server.get_json(&task).await;
+        (t["last_line"].as_u64().unwrap_or(0) >= 4).then_some(())
+    })
+    .await;
+    let server = Server::start_in(server.kill9(), config, true);
+    scenario(&server, "interrupted", "olga", &key).await;
+    let retried = server.get_json(&task).await;
+    assert_ne!(retried["state"], "interrupted", "{retried}");
+}
