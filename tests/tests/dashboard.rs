@@ -125,3 +125,11 @@ async fn an_interrupted_print_after_a_kill_9_is_shown_and_retried_from_the_page(
     let retried = server.get_json(&task).await;
     assert_ne!(retried["state"], "interrupted", "{retried}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printers_page_charts_temperatures_sets_a_target_jogs_and_takes_commands() {
+    let server = Server::start(&virtual_printers(1, 1));
+    wait_state(&server, "v1", "operational").await;
+    let key = server.create_user_key("olga", "operator").await;
+    scenario(&server, "printer", "olga", &key).await;
+}

@@ -130,7 +130,8 @@ function temps(readings) {
 }
 
 function fillTile(el, p) {
-  $(".name", el).textContent = p.name;
+  const open = $(".name button", el) || $(".name", el).appendChild(h("button", { type: "button", class: "open" }));
+  open.textContent = p.name;
   const state = $(".state", el);
   state.textContent = p.held ? "held" : p.state;
   state.className = `state ${p.state}`;
@@ -168,6 +169,7 @@ function tileFor(p) {
   if (el) return el;
   el = $("#tile").content.firstElementChild.cloneNode(true);
   el.dataset.printer = p.id;
+  $(".name", el).addEventListener("click", () => { app.printer = p.id; show("printer"); });
   $(".pick input", el).addEventListener("change", (e) => {
     if (e.target.checked) app.selected.add(p.id); else app.selected.delete(p.id);
     $("#selected-count").textContent = `${app.selected.size} selected`;
@@ -229,12 +231,13 @@ $("#state-filter").addEventListener("change", render);
 
 // --- views -------------------------------------------------------------------------------
 
-const VIEWS = { farm: refresh, queue: loadQueue, library: loadLibrary, admin: loadAdmin };
+const VIEWS = { farm: refresh, printer: loadPrinter, queue: loadQueue, library: loadLibrary, admin: loadAdmin };
 app.view = "farm";
 
 async function show(view) {
   app.view = view;
   for (const name of Object.keys(VIEWS)) $(`#${name}`).hidden = name !== view;
+  if (view !== "printer") app.printer = null;
   for (const b of document.querySelectorAll("[data-view]")) {
     if (b.dataset.view === view) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   }
@@ -242,6 +245,102 @@ async function show(view) {
 }
 
 for (const b of document.querySelectorAll("[data-view]")) b.addEventListener("click", () => show(b.dataset.view));
+
+// --- one printer ---------------------------------------------------------------------------
+
+app.printer = null;
+app.samples = [];
+const COLORS = ["#ef4444", "#3b82f6", "#f59e0b", "#10b981"];
+
+async function loadPrinter() {
+  const id = app.printer;
+  if (!id) return show("farm");
+  const enc = encodeURIComponent(id);
+  const [p, samples, history] = await Promise.all([
+    api("GET", `/printers/${enc}`), api("GET", `/printers/${enc}/temperatures`), api("GET", `/history?printer=${enc}`),
+  ]);
+  app.printers.set(id, p);
+  app.samples = samples.map((s) => ({ time: s.time_ms, readings: s.readings }));
+  $("#printer-name").textContent = p.name;
+  const state = $("#printer-state");
+  state.textContent = p.held ? "held" : p.state;
+  state.className = `state ${p.state}`;
+  drawChart();
+  $("#printer-history").replaceChildren(...(history.length ? history.slice(0, 50).map((r) =>
+    h("div", { class: "row" }, h("span", { class: "grow" }, r.file,
+      h("span", { class: "muted" }, ` — ${r.outcome}` + (r.finished_ms ? `, ${clock((r.finished_ms - r.started_ms) / 1000)}` : "")
+        + (r.outcome === "interrupted" ? `, last acknowledged line ${r.last_line}` : "") + (r.reason ? ` (${r.reason})` : "")))))
+    : [h("p", { class: "muted" }, "Nothing printed yet.")]));
+}
+
+function drawChart() {
+  const canvas = $("#chart");
+  const ctx = canvas.getContext("2d");
+  const { width, height } = canvas;
+  ctx.clearRect(0, 0, width, height);
+  const samples = app.samples.slice(-1800);
+  if (samples.length < 2) { $("#chart-legend").textContent = "no readings yet"; return; }
+  const t0 = samples[0].time, t1 = samples[samples.length - 1].time || t0 + 1;
+  let max = 50;
+  for (const s of samples) for (const r of s.readings) max = Math.max(max, r.actual, r.target || 0);
+  max = Math.ceil(max / 50) * 50;
+  const x = (t) => ((t - t0) / Math.max(1, t1 - t0)) * (width - 40) + 35;
+  const y = (v) => height - 20 - (v / max) * (height - 30);
+  ctx.strokeStyle = "#8883"; ctx.fillStyle = "#888"; ctx.font = "11px sans-serif";
+  for (let v = 0; v <= max; v += 50) { ctx.beginPath(); ctx.moveTo(35, y(v)); ctx.lineTo(width, y(v)); ctx.stroke(); ctx.fillText(`${v}°`, 2, y(v) + 4); }
+  const sensors = [...new Set(samples.flatMap((s) => s.readings.map((r) => r.sensor)))];
+  sensors.forEach((sensor, i) => {
+    ctx.strokeStyle = COLORS[i % COLORS.length];
+    for (const [field, dash] of [["actual", []], ["target", [6, 4]]]) {
+      ctx.setLineDash(dash);
+      ctx.beginPath();
+      let started = false;
+      for (const s of samples) {
+        const r = s.readings.find((q) => q.sensor === sensor);
+        if (!r || r[field] == null) continue;
+        if (started) ctx.lineTo(x(s.time), y(r[field])); else { ctx.moveTo(x(s.time), y(r[field])); started = true; }
+      }
+      ctx.stroke();
+    }
+  });
+  ctx.setLineDash([]);
+  const minutes = Math.round((t1 - t0) / 60000);
+  $("#chart-legend").textContent = `${sensors.join(", ")}: actual (solid) and target (dashed), last ${minutes} min`;
+}
+
+function terminal(line) {
+  const pre = $("#terminal");
+  pre.append(line + "\n");
+  while (pre.childNodes.length > 500) pre.removeChild(pre.firstChild);
+  pre.scrollTop = pre.scrollHeight;
+}
+
+async function sendCommands(commands) {
+  const id = app.printer;
+  for (const c of commands) terminal(`> ${c}`);
+  try { await api("POST", `/printers/${encodeURIComponent(id)}/commands`, { commands }); }
+  catch (e) { terminal(`! ${e.message}`); }
+}
+
+$("#printer-back").addEventListener("click", () => show("farm"));
+$("#set-temp").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const target = Number(e.target.target.value);
+  sendCommands([e.target.heater.value === "bed" ? `M140 S${target}` : `M104 S${target}`]);
+});
+for (const b of document.querySelectorAll("[data-jog]")) {
+  b.addEventListener("click", () => {
+    const axis = b.dataset.jog[0], dist = b.dataset.jog.slice(1);
+    sendCommands(["G91", `G1 ${axis}${dist} F${axis === "Z" ? 600 : 3000}`, "G90"]);
+  });
+}
+$("#home").addEventListener("click", () => sendCommands(["G28"]));
+$("#command").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const line = e.target.line.value.trim();
+  if (line) sendCommands([line]);
+  e.target.reset();
+});
 
 // --- queue ---------------------------------------------------------------------------------
 
@@ -436,7 +535,7 @@ for (const b of document.querySelectorAll("[data-bulk]")) {
 function listen() {
   if (app.events) app.events.close();
   const live = $("#live");
-  const es = new EventSource(`${API}/events?types=printer-state,temperatures,progress,print,jobs,key-request`);
+  const es = new EventSource(`${API}/events?types=printer-state,temperatures,progress,print,printer-log,jobs,key-request`);
   app.events = es;
   es.onopen = () => { live.textContent = "live"; live.classList.add("on"); };
   es.onerror = () => { live.textContent = "reconnecting…"; live.classList.remove("on"); };
@@ -448,6 +547,7 @@ function listen() {
   es.addEventListener("temperatures", (e) => {
     for (const [id, t] of Object.entries(JSON.parse(e.data).printers)) {
       update(id, (p) => { p.temperatures = t.readings; });
+      if (id === app.printer) { app.samples.push({ time: t.time, readings: t.readings }); drawChart(); }
     }
   });
   es.addEventListener("progress", (e) => {
@@ -457,6 +557,10 @@ function listen() {
   });
   for (const kind of ["print", "jobs", "resync", "dropped"]) es.addEventListener(kind, refreshSoon);
   es.addEventListener("key-request", () => { if (app.view === "admin") loadAdmin(); });
+  es.addEventListener("printer-log", (e) => {
+    const d = JSON.parse(e.data);
+    if (d.printer === app.printer) terminal(d.line);
+  });
 }
 
 // --- start ---------------------------------------------------------------------------------

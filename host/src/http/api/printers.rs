@@ -8,7 +8,7 @@ use printfarm_serial::supervisor::Printer;
 use serde::Deserialize;
 
 use super::auth::require;
-use super::error::{ApiError, ApiResult, JsonBody};
+use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::ApiState;
 use crate::farm::PrinterSummary;
 
@@ -33,6 +33,34 @@ pub async fn get_one(
         .printer_summary(&id)
         .ok_or_else(|| ApiError::not_found(format!("no printer with id `{id}`")))?;
     Ok(Json(summary))
+}
+
+/// How many temperature samples to return.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// The newest this many samples (default: all the printer keeps, about the last
+    /// `TEMPERATURE_HISTORY` reports).
+    pub limit: Option<usize>,
+}
+
+/// A printer's recent temperature samples, oldest first: what a temperature chart draws.
+#[utoipa::path(get, path = "/api/printers/{id}/temperatures", tag = "printers",
+    params(("id" = String, Path, description = "printer id"), HistoryQuery),
+    responses((status = 200, body = [Object], description = "samples `{time_ms, readings}`"), (status = 404)))]
+pub async fn temperatures(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<HistoryQuery>,
+) -> ApiResult<Json<Vec<printfarm_serial::supervisor::TemperatureSample>>> {
+    printer(&state, &id)?;
+    let limit = q
+        .limit
+        .unwrap_or(printfarm_serial::supervisor::TEMPERATURE_HISTORY);
+    Ok(Json(
+        state.host.services.printers.temperature_history(&id, limit),
+    ))
 }
 
 fn printer<'a>(state: &'a ApiState, id: &str) -> ApiResult<&'a Printer> {
