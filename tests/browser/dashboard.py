@@ -241,6 +241,28 @@ def scenario_printer(page, base, user, password, key, shots):
     expect(page.locator("#farm")).to_be_visible()
 
 
+def scenario_csrf(page, base, user, password, key, shots):
+    """A forged change: the session cookie alone changes nothing."""
+    log_in(page, base, user, password)
+    expect(tile(page, "v1").locator(".state")).to_have_text("printing")
+    # Script on the farm's own origin without the token (what an injected script could try).
+    status = page.evaluate(
+        "() => fetch('/farm/api/printers/v1/pause', {method: 'POST', credentials: 'same-origin'}).then(r => r.status)"
+    )
+    assert status == 403, status
+    # A form on another site posting to the farm: the SameSite=Strict cookie is not even sent.
+    port = base.rsplit(":", 1)[1]
+    page.goto(
+        "data:text/html,<form id=f method=post action='http://127.0.0.1:" + port
+        + "/farm/api/printers/v1/pause'></form>"
+    )
+    with page.expect_navigation():
+        page.locator("#f").evaluate("f => f.submit()")
+    assert "401" in page.content() or "log in" in page.content() or "API key" in page.content(), page.content()
+    # Nothing was paused.
+    assert api(base, key, "GET", "/printers/v1")["state"] == "printing"
+
+
 def scenario_first_render(page, base, user, password, key, shots):
     """Not a test: prints the time from opening the page (logged in) to every tile shown."""
     import os
@@ -259,6 +281,7 @@ def scenario_first_render(page, base, user, password, key, shots):
 
 
 SCENARIOS = {
+    "csrf": scenario_csrf,
     "printer": scenario_printer,
     "interrupted": scenario_interrupted,
     "first-render": scenario_first_render,

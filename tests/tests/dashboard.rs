@@ -133,3 +133,12 @@ async fn a_printers_page_charts_temperatures_sets_a_target_jogs_and_takes_comman
     let key = server.create_user_key("olga", "operator").await;
     scenario(&server, "printer", "olga", &key).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_change_with_the_session_cookie_alone_is_refused() {
+    let server = Server::start(&virtual_printers(1, 1));
+    server.upload_gcode("a.gcode", gcode(120)).await;
+    let key = server.create_user_key("olga", "operator").await;
+    server.queue_on("a.gcode", "v1").await;
+    scenario(&server, "csrf", "olga", &key).await;
+}

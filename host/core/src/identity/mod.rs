@@ -195,7 +195,7 @@ impl Identities {
         if self.storage.count_users().await? > 0 {
             return Ok(None);
         }
-        // 16 hex digits: 64 bits, short enough to type from a terminal into a login form.
+        // 16 letters and digits (about 95 bits): short enough to type from a terminal.
         let password: String = secret::generate().chars().take(16).collect();
         let (_, api_key) = self
             .add_user(FIRST_ADMIN, Role::Admin, Some(&password))
