@@ -160,6 +160,14 @@ def scenario_library(page, base, user, password, key, shots):
     assert cleared >= 2, cleared
     page.click("[data-view=queue]")
     expect(page.locator("#jobs")).to_contain_text("Nothing queued")
+    # The statistics count them: three attempts, three done, for v1 and the farm.
+    page.click("[data-view=history]")
+    for name in ("v1", "farm"):
+        cells = page.locator(f'#stats tr[data-printer="{name}"] td')
+        expect(cells.nth(1)).to_have_text("3")
+        expect(cells.nth(2)).to_have_text("3")
+        expect(cells.nth(6)).to_have_text("100 %")
+    expect(page.locator("#attempts .row")).to_have_count(3)
 
 
 def scenario_appkey(page, base, user, password, key, shots):

@@ -231,7 +231,7 @@ $("#state-filter").addEventListener("change", render);
 
 // --- views -------------------------------------------------------------------------------
 
-const VIEWS = { farm: refresh, printer: loadPrinter, queue: loadQueue, library: loadLibrary, admin: loadAdmin };
+const VIEWS = { farm: refresh, printer: loadPrinter, queue: loadQueue, library: loadLibrary, history: loadHistory, admin: loadAdmin };
 app.view = "farm";
 
 async function show(view) {
@@ -492,6 +492,52 @@ $("#print-form").addEventListener("submit", async (e) => {
     form.hidden = true;
   } catch (err) { say(err.message); }
 });
+
+// --- history and statistics ---------------------------------------------------------------
+
+/** Per printer and for the farm: attempts by outcome, success rate, printing time and the share
+ *  of the period spent printing. */
+function statistics(records, since, now, printers) {
+  const rows = new Map(printers.map((id) => [id, { attempts: 0, done: 0, failed: 0, cancelled: 0, interrupted: 0, ms: 0 }]));
+  for (const r of records) {
+    if (r.started_ms < since) continue;
+    if (!rows.has(r.printer)) rows.set(r.printer, { attempts: 0, done: 0, failed: 0, cancelled: 0, interrupted: 0, ms: 0 });
+    const row = rows.get(r.printer);
+    row.attempts += 1;
+    if (row[r.outcome] !== undefined) row[r.outcome] += 1;
+    row.ms += Math.max(0, (r.finished_ms || now) - Math.max(r.started_ms, since));
+  }
+  return rows;
+}
+
+async function loadHistory() {
+  const [records, printers] = await Promise.all([api("GET", "/history?limit=10000"), api("GET", "/printers")]);
+  const now = Date.now();
+  const period = Number($("#period").value);
+  const since = period ? now - period : Math.min(now, ...records.map((r) => r.started_ms));
+  const span = Math.max(1, now - since);
+  const rows = statistics(records, since, now, printers.map((p) => p.id));
+  const total = { attempts: 0, done: 0, failed: 0, cancelled: 0, interrupted: 0, ms: 0 };
+  const line = (name, r, share, cls) => h("tr", { class: cls, "data-printer": name },
+    h("td", {}, name), h("td", {}, String(r.attempts)), h("td", {}, String(r.done)), h("td", {}, String(r.failed)),
+    h("td", {}, String(r.cancelled)), h("td", {}, String(r.interrupted)),
+    h("td", {}, r.attempts ? `${((r.done / r.attempts) * 100).toFixed(0)} %` : "–"),
+    h("td", {}, `${(r.ms / 3600000).toFixed(1)} h`), h("td", {}, `${(share * 100).toFixed(1)} %`));
+  const body = [];
+  for (const [id, r] of rows) {
+    for (const k of Object.keys(total)) total[k] += r[k];
+    body.push(line(id, r, r.ms / span));
+  }
+  body.push(line("farm", total, total.ms / span / Math.max(1, rows.size), "total"));
+  $("#stats tbody").replaceChildren(...body);
+  const recent = records.filter((r) => r.started_ms >= since).slice(0, 100);
+  $("#attempts").replaceChildren(...(recent.length ? recent.map((r) =>
+    h("div", { class: "row" }, h("span", { class: "grow" }, r.file, h("span", { class: "muted" },
+      ` — ${r.outcome} on ${r.printer}, ${new Date(r.started_ms).toLocaleString()}` + (r.finished_ms ? `, ${clock((r.finished_ms - r.started_ms) / 1000)}` : "")))))
+    : [h("p", { class: "muted" }, "No attempts in this period.")]));
+}
+
+$("#period").addEventListener("change", () => loadHistory().catch((e) => say(e.message)));
 
 // --- admin ---------------------------------------------------------------------------------
 
