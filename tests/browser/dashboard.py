@@ -197,6 +197,15 @@ def scenario_appkey(page, base, user, password, key, shots):
     me = urllib.request.Request(base + "/farm/api/me", headers={"X-Api-Key": api_key})
     with urllib.request.urlopen(me) as res:
         assert json.loads(res.read())["user"] == user
+    # The rest of the admin page: a user added (their key shown once), this session, the plugins.
+    page.fill("#new-user [name=name]", "nina")
+    page.select_option("#new-user [name=role]", "operator")
+    page.fill("#new-user [name=password]", "long enough")
+    page.click("#new-user button[type=submit]")
+    expect(page.locator("#new-key")).to_contain_text("User nina added")
+    expect(page.locator('#users [data-user="nina"]')).to_contain_text("operator, 1 key(s), password")
+    expect(page.locator("#sessions")).to_contain_text("(this one)")
+    expect(page.locator('#plugins [data-plugin="octoprint"]')).to_contain_text("enabled")
 
 
 def scenario_interrupted(page, base, user, password, key, shots):

@@ -542,7 +542,9 @@ $("#period").addEventListener("change", () => loadHistory().catch((e) => say(e.m
 // --- admin ---------------------------------------------------------------------------------
 
 async function loadAdmin() {
-  const [requests, users] = await Promise.all([api("GET", "/key-requests"), api("GET", "/users")]);
+  const [requests, users, sessions, plugins] = await Promise.all([
+    api("GET", "/key-requests"), api("GET", "/users"), api("GET", "/sessions"), api("GET", "/plugins"),
+  ]);
   $("#key-requests").replaceChildren(...(requests.length ? requests.map((r) =>
     h("div", { class: "row", "data-request": r.id },
       h("span", { class: "grow" }, `${r.app}`, h("span", { class: "muted" }, ` — for ${r.user || "any user"}, from ${r.client} (${r.plugin})`)),
@@ -550,8 +552,57 @@ async function loadAdmin() {
       h("button", { type: "button", class: "danger", onclick: () => decideKey(r, false) }, "Deny")))
     : [h("p", { class: "muted" }, "No pending requests.")]));
   $("#users").replaceChildren(...users.map((u) =>
-    h("div", { class: "row" }, h("span", { class: "grow" }, u.name), h("span", { class: "muted" }, `${u.role}, ${u.api_keys} key(s)`))));
+    h("div", { class: "row", "data-user": u.name }, h("span", { class: "grow" }, u.name),
+      h("span", { class: "muted" }, `${u.role}, ${u.api_keys} key(s)` + (u.has_password ? ", password" : "")),
+      h("button", { type: "button", onclick: () => newKey(u.name) }, "New key"),
+      u.name !== app.session.user && h("button", { type: "button", class: "danger", onclick: () => deleteUser(u.name) }, "Delete"))));
+  $("#sessions").replaceChildren(...sessions.map((x) =>
+    h("div", { class: "row", "data-session": x.id }, h("span", { class: "grow" }, x.user,
+      h("span", { class: "muted" }, ` — since ${new Date(x.created_ms).toLocaleString()}, until ${new Date(x.expires_ms).toLocaleString()}`
+        + (x.id === app.session.session ? " (this one)" : ""))),
+      x.id !== app.session.session && h("button", { type: "button", class: "danger", onclick: () => revokeSession(x.id) }, "Revoke"))));
+  $("#plugins").replaceChildren(...plugins.map((p) =>
+    h("div", { class: "row", "data-plugin": p.id }, h("span", { class: "grow" }, `${p.name || p.id} ${p.version}`,
+      h("span", { class: "muted" }, ` — ${p.state}` + (p.reason ? ` (${p.reason})` : "")
+        + `; grants: ${p.capabilities_granted.join(", ") || "none"}; ${p.calls} calls, ${p.failures} failures`)))));
 }
+
+async function newKey(user) {
+  const label = prompt(`What is the new key of ${user} for?`, "dashboard");
+  if (label === null) return;
+  const issued = await api("POST", `/users/${encodeURIComponent(user)}/keys`, { label });
+  const box = $("#new-key");
+  box.textContent = `New API key of ${user} (shown this once): ${issued.api_key}`;
+  box.hidden = false;
+  await loadAdmin();
+}
+
+async function deleteUser(user) {
+  if (!confirm(`Delete the user ${user}, their keys and sessions?`)) return;
+  await api("DELETE", `/users/${encodeURIComponent(user)}`);
+  await loadAdmin();
+}
+
+async function revokeSession(id) {
+  await api("DELETE", `/sessions/${encodeURIComponent(id)}`);
+  say(`session ${id} ended`);
+  await loadAdmin();
+}
+
+$("#new-user").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  try {
+    // `f.name` would be the form's own name: read the field through `elements`.
+    const field = (n) => f.elements.namedItem(n).value;
+    const created = await api("POST", "/users", { name: field("name").trim(), role: field("role"), password: field("password") || null });
+    const box = $("#new-key");
+    box.textContent = `User ${created.user.name} added. Their API key (shown this once): ${created.api_key}`;
+    box.hidden = false;
+    f.reset();
+    await loadAdmin();
+  } catch (err) { say(err.message); }
+});
 
 async function decideKey(r, approve) {
   await api("POST", `/key-requests/${r.id}`, { approve });
