@@ -213,6 +213,9 @@ def scenario_interrupted(page, base, user, password, key, shots):
     firmware acknowledged, and the operator retries it from there."""
     log_in(page, base, user, password)
     expect(tile(page, "v1").locator(".state")).to_have_text("held")
+    # The held tile offers the decision too.
+    expect(tile(page, "v1").locator("[data-action=retry]")).to_be_visible()
+    expect(tile(page, "v1").locator("[data-action=dismiss]")).to_be_visible()
     page.click("[data-view=queue]")
     row = page.locator("#interrupted .row", has_text="long.gcode")
     expect(row).to_contain_text("last acknowledged line")

@@ -137,7 +137,22 @@ function fillTile(el, p) {
   state.className = `state ${p.state}`;
   $(".temps", el).textContent = temps(p.temperatures);
   const bar = $("progress", el);
-  const job = $(".job", el);
+  const job = $(".job span", el) || $(".job", el).appendChild(h("span"));
+  const thumb = $("img.thumb", el);
+  const file = p.progress && p.progress.file;
+  if (file && thumb.dataset.file !== file) {
+    thumb.dataset.file = file;
+    thumb.hidden = true;
+    thumb.onload = () => { thumb.hidden = false; };
+    thumb.onerror = () => { thumb.hidden = true; };
+    thumb.src = `${API}/files/thumbnail?path=${encodeURIComponent(file)}`;
+  } else if (!file) {
+    thumb.hidden = true;
+    delete thumb.dataset.file;
+  }
+  const camera = $("img.camera", el);
+  camera.hidden = !p.webcam_snapshot;
+  if (p.webcam_snapshot && !camera.src) camera.src = `${API}/printers/${encodeURIComponent(p.id)}/snapshot?t=${Date.now()}`;
   if (p.progress) {
     const fraction = p.progress.fraction != null ? p.progress.fraction
       : (p.progress.file_size ? p.progress.acked_offset / p.progress.file_size : 0);
@@ -158,6 +173,7 @@ function fillTile(el, p) {
     connect: p.state === "offline" || p.state === "error" || p.held,
     pause: printing, resume: paused, cancel: printing || paused,
     "bed-cleared": waitsForBed(p),
+    retry: p.held, dismiss: p.held,
   };
   for (const b of el.querySelectorAll("[data-action]")) b.hidden = !show[b.dataset.action];
   el.hidden = !visible(p);
@@ -612,9 +628,23 @@ async function decideKey(r, approve) {
 
 // --- actions -----------------------------------------------------------------------------
 
+/** The interrupted task a held printer waits on a decision for. */
+async function interruptedTask(printer) {
+  const jobs = await api("GET", "/jobs");
+  for (const job of jobs) for (const t of job.tasks) if (t.needs_decision && t.printer === printer) return t;
+  throw new Error(`no interrupted print on ${printer}`);
+}
+
 async function act(ids, action) {
   if (action === "cancel" && !confirm(`Cancel the print on ${ids.join(", ")}?`)) return;
-  const results = await Promise.allSettled(ids.map((id) => api("POST", `/printers/${encodeURIComponent(id)}/${action}`)));
+  const one = async (id) => {
+    if (action === "retry" || action === "dismiss") {
+      const task = await interruptedTask(id);
+      return api("POST", `/tasks/${task.id}/${action}`);
+    }
+    return api("POST", `/printers/${encodeURIComponent(id)}/${action}`);
+  };
+  const results = await Promise.allSettled(ids.map(one));
   const failed = results.map((r, i) => [r, ids[i]]).filter(([r]) => r.status === "rejected");
   say(failed.length ? failed.map(([r, id]) => `${id}: ${r.reason.message}`).join("; ") : `${action}: done`);
   refreshSoon();
@@ -659,6 +689,15 @@ function listen() {
     if (d.printer === app.printer) terminal(d.line);
   });
 }
+
+// Camera pictures are refreshed every 10 s while the farm view shows.
+setInterval(() => {
+  if (app.view !== "farm" || document.hidden) return;
+  for (const img of document.querySelectorAll(".tile img.camera:not([hidden])")) {
+    const id = img.closest(".tile").dataset.printer;
+    img.src = `${API}/printers/${encodeURIComponent(id)}/snapshot?t=${Date.now()}`;
+  }
+}, 10_000);
 
 // --- start ---------------------------------------------------------------------------------
 

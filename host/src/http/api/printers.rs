@@ -63,6 +63,41 @@ pub async fn temperatures(
     ))
 }
 
+/// A picture of the printer: its webcam's snapshot (`webcam-snapshot` in its config), or for a
+/// virtual printer a frame the host draws of what it prints. `X-Printfarm-Generated: true` says
+/// which.
+#[utoipa::path(get, path = "/api/printers/{id}/snapshot", tag = "printers",
+    params(("id" = String, Path, description = "printer id")),
+    responses((status = 200, content_type = "image/jpeg", description = "the picture"),
+        (status = 404, description = "no such printer, or it has no camera"),
+        (status = 502, description = "the webcam did not answer with a JPEG")))]
+pub async fn snapshot(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    use crate::farm::camera::CameraError;
+    use axum::response::IntoResponse;
+    match state.host.services.cameras.snapshot(&id).await {
+        Ok(shot) => Ok((
+            [
+                (axum::http::header::CONTENT_TYPE, shot.content_type),
+                (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+                (
+                    axum::http::HeaderName::from_static("x-printfarm-generated"),
+                    shot.generated.to_string(),
+                ),
+            ],
+            shot.data,
+        )
+            .into_response()),
+        Err(CameraError::UnknownPrinter(m) | CameraError::NoCamera(m)) => {
+            Err(ApiError::not_found(m))
+        }
+        Err(CameraError::Internal(m)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m)),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e.to_string())),
+    }
+}
+
 fn printer<'a>(state: &'a ApiState, id: &str) -> ApiResult<&'a Printer> {
     state
         .host
