@@ -168,6 +168,17 @@ def scenario_library(page, base, user, password, key, shots):
         expect(cells.nth(2)).to_have_text("3")
         expect(cells.nth(6)).to_have_text("100 %")
     expect(page.locator("#attempts .row")).to_have_count(3)
+    # A new folder, and b.gcode moved into it under a new name.
+    page.click("[data-view=library]")
+    page.once("dialog", lambda d: d.accept("parts"))
+    page.click("#folder-new")
+    expect(page.locator('#entries [data-path="parts"]')).to_be_visible()
+    page.once("dialog", lambda d: d.accept("parts/bracket.gcode"))
+    page.locator('#entries [data-path="b.gcode"] button', has_text="Move").click()
+    expect(page.locator('#entries [data-path="b.gcode"]')).to_have_count(0)
+    page.locator('#entries [data-path="parts"] a.folder').click()
+    expect(page.locator("#folder")).to_have_text("/parts")
+    expect(page.locator('#entries [data-path="parts/bracket.gcode"]')).to_be_visible()
 
 
 def scenario_appkey(page, base, user, password, key, shots):

@@ -426,6 +426,7 @@ async function loadLibrary() {
     return h("div", { class: "row", "data-path": f.path }, thumb,
       h("span", { class: "grow" }, name, h("span", { class: "muted" }, ` — ${facts}`)),
       canOperate() && !f.is_folder && h("button", { type: "button", onclick: () => openPrint(f) }, "Print"),
+      canOperate() && h("button", { type: "button", onclick: () => moveEntry(f) }, "Move / rename"),
       canOperate() && h("button", { type: "button", class: "danger", onclick: () => removeEntry(f) }, "Delete"));
   });
   $("#entries").replaceChildren(...(rows.length ? rows : [h("p", { class: "muted" }, "Empty folder.")]));
@@ -434,6 +435,24 @@ async function loadLibrary() {
 $("#folder-up").addEventListener("click", () => {
   app.folder = app.folder.includes("/") ? app.folder.slice(0, app.folder.lastIndexOf("/")) : "";
   loadLibrary();
+});
+
+async function moveEntry(f) {
+  const destination = prompt(`Move or rename ${f.path} to:`, f.path);
+  if (!destination || destination === f.path) return;
+  try {
+    await api("POST", "/files/move", { source: f.path, destination: destination.replace(/^\/+/, "") });
+    say(`${f.path} → ${destination}`);
+  } catch (e) { say(e.message); }
+  await loadLibrary();
+}
+
+$("#folder-new").addEventListener("click", async () => {
+  const name = prompt("New folder's name:");
+  if (!name) return;
+  const path = app.folder ? `${app.folder}/${name}` : name;
+  try { await api("POST", "/files/folder", { path }); } catch (e) { say(e.message); }
+  await loadLibrary();
 });
 
 async function removeEntry(f) {
@@ -662,7 +681,7 @@ for (const b of document.querySelectorAll("[data-bulk]")) {
 function listen() {
   if (app.events) app.events.close();
   const live = $("#live");
-  const es = new EventSource(`${API}/events?types=printer-state,temperatures,progress,print,printer-log,jobs,key-request`);
+  const es = new EventSource(`${API}/events?types=printer-state,temperatures,progress,print,printer-log,files,jobs,key-request`);
   app.events = es;
   es.onopen = () => { live.textContent = "live"; live.classList.add("on"); };
   es.onerror = () => { live.textContent = "reconnecting…"; live.classList.remove("on"); };
@@ -684,6 +703,8 @@ function listen() {
   });
   for (const kind of ["print", "jobs", "resync", "dropped"]) es.addEventListener(kind, refreshSoon);
   es.addEventListener("key-request", () => { if (app.view === "admin") loadAdmin(); });
+  // A file stored, removed or analysed: the library view shows it.
+  es.addEventListener("files", () => { if (app.view === "library") refreshSoon(); });
   es.addEventListener("printer-log", (e) => {
     const d = JSON.parse(e.data);
     if (d.printer === app.printer) terminal(d.line);
