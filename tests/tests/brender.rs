@@ -858,7 +858,9 @@ async fn every_bad_input_of_the_reference_is_a_4xx_and_writes_nothing() {
     );
     // Reports without a status or of an unknown task, managers and workers: each a 4xx.
     use reqwest::Method;
-    let refused: [(Method, &str, &[(&str, &str)], u16); 6] = [
+    /// A request and the status it must get.
+    type Refused<'a> = (Method, &'a str, &'a [(&'a str, &'a str)], u16);
+    let refused: [Refused; 6] = [
         (Method::POST, "/tasks", &[("id", "1")], 400),
         (
             Method::POST,
