@@ -80,7 +80,19 @@ def scenario_live(page, base, user, password, key, shots):
         time.sleep(0.2)
     expect(v1.locator(".job")).to_contain_text("a.gcode")
     page.screenshot(path=str(shots / "farm-view.png"), full_page=True)
-    # Pause, resume and cancel (confirmed) from the tile.
+    # Several printers at once: v2 prints too; select both, pause both, resume both.
+    api(base, key, "POST", "/jobs", {"file": "a.gcode", "copies": 1, "placement": {"printers": ["v2"]}})
+    expect(tile(page, "v2").locator(".state")).to_have_text("printing")
+    for printer in ("v1", "v2"):
+        tile(page, printer).locator(".pick input").check()
+    expect(page.locator("#selected-count")).to_have_text("2 selected")
+    page.click("[data-bulk=pause]")
+    for printer in ("v1", "v2"):
+        expect(tile(page, printer).locator(".state")).to_have_text("paused")
+    page.click("[data-bulk=resume]")
+    for printer in ("v1", "v2"):
+        expect(tile(page, printer).locator(".state")).to_have_text("printing")
+    # Pause, resume and cancel (confirmed) from one tile.
     v1.locator("[data-action=pause]").click()
     expect(v1.locator(".state")).to_have_text("paused")
     v1.locator("[data-action=resume]").click()
@@ -88,10 +100,7 @@ def scenario_live(page, base, user, password, key, shots):
     page.once("dialog", lambda dialog: dialog.accept())
     v1.locator("[data-action=cancel]").click()
     expect(v1.locator(".state")).to_have_text("operational")
-    # Several printers at once: select both, pause both (nothing prints: each says why).
-    for printer in ("v1", "v2"):
-        tile(page, printer).locator(".pick input").check()
-    expect(page.locator("#selected-count")).to_have_text("2 selected")
+    expect(tile(page, "v2").locator(".state")).to_have_text("printing")
 
 
 def scenario_viewer(page, base, user, password, key, shots):
@@ -101,6 +110,10 @@ def scenario_viewer(page, base, user, password, key, shots):
         for element in page.locator(selector).all():
             expect(element).to_be_hidden()
     expect(page.locator("#user")).to_contain_text("viewer")
+    # Readable on a phone: at 360 px nothing needs scrolling sideways.
+    page.set_viewport_size({"width": 360, "height": 740})
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 360, f"the page is {width} px wide at 360"
 
 
 def gcode(moves):
