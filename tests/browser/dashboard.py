@@ -230,6 +230,9 @@ def scenario_appkey(page, base, user, password, key, shots):
     expect(page.locator('#users [data-user="nina"]')).to_contain_text("operator, 1 key(s), password")
     expect(page.locator("#sessions")).to_contain_text("(this one)")
     expect(page.locator('#plugins [data-plugin="octoprint"]')).to_contain_text("enabled")
+    obico = page.locator('#plugins [data-plugin="obico"]')
+    obico.locator("button", has_text="Config").click()
+    expect(obico.locator("pre.config")).to_contain_text("server = default")
 
 
 def scenario_interrupted(page, base, user, password, key, shots):

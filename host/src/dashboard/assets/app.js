@@ -599,7 +599,21 @@ async function loadAdmin() {
   $("#plugins").replaceChildren(...plugins.map((p) =>
     h("div", { class: "row", "data-plugin": p.id }, h("span", { class: "grow" }, `${p.name || p.id} ${p.version}`,
       h("span", { class: "muted" }, ` — ${p.state}` + (p.reason ? ` (${p.reason})` : "")
-        + `; grants: ${p.capabilities_granted.join(", ") || "none"}; ${p.calls} calls, ${p.failures} failures`)))));
+        + `; grants: ${p.capabilities_granted.join(", ") || "none"}; ${p.calls} calls, ${p.failures} failures`)),
+      h("button", { type: "button", onclick: (e) => showConfig(p.id, e.target.closest(".row")) }, "Config"))));
+}
+
+/** A plugin's settings: each property of its schema with its description and the value set. */
+async function showConfig(id, row) {
+  const { schema, values } = await api("GET", `/plugins/${encodeURIComponent(id)}/config`);
+  const props = (schema && schema.properties) || {};
+  const lines = Object.entries(props).map(([name, prop]) => {
+    const value = values && Object.prototype.hasOwnProperty.call(values, name) ? JSON.stringify(values[name])
+      : `default ${JSON.stringify(prop.default ?? null)}`;
+    return `${name} = ${value}\n    ${prop.description || ""}`;
+  });
+  const pre = row.querySelector("pre.config") || row.appendChild(h("pre", { class: "config" }));
+  pre.textContent = lines.length ? lines.join("\n") : "No settings.";
 }
 
 async function newKey(user) {

@@ -85,6 +85,7 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .routes(routes!(jobs::history))
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::get_one))
+        .routes(routes!(plugins::config))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::delete))
         .routes(routes!(users::create_key))

@@ -1,9 +1,11 @@
 //! `/api/plugins`: each plugin's manifest, grants and state (and why it is disabled).
 
 use axum::extract::{Path, State};
-use axum::Json;
+use axum::{Extension, Json};
+use printfarm_core::identity::{Identity, Role};
 use serde::Serialize;
 
+use super::auth::require;
 use super::error::{ApiError, ApiResult};
 use super::ApiState;
 use crate::runtime::{LoadedPlugin, PluginStatus};
@@ -71,4 +73,49 @@ pub async fn get_one(
         .find(|p| p.id() == id)
         .map(|p| Json(view(p)))
         .ok_or_else(|| ApiError::not_found(format!("no plugin with id `{id}`")))
+}
+
+/// A plugin's configuration: the JSON Schema it declares and the values the operator set.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PluginConfig {
+    /// The schema (`null` when the plugin takes no configuration).
+    #[schema(value_type = Object)]
+    schema: serde_json::Value,
+    /// The values from `[plugins.<id>.config]` in `printfarm.toml` (defaults not filled in).
+    #[schema(value_type = Object)]
+    values: serde_json::Value,
+}
+
+/// A plugin's config schema and values. Admins only: values may hold addresses and names an
+/// operator would not show every viewer.
+#[utoipa::path(get, path = "/api/plugins/{id}/config", tag = "plugins", params(("id" = String, Path, description = "plugin id")),
+    responses((status = 200, body = PluginConfig), (status = 403), (status = 404)))]
+pub async fn config(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PluginConfig>> {
+    require(&who, Role::Admin)?;
+    let plugin = state
+        .host
+        .plugins
+        .iter()
+        .find(|p| p.id() == id)
+        .ok_or_else(|| ApiError::not_found(format!("no plugin with id `{id}`")))?;
+    let schema = match &plugin.package.manifest.config_schema {
+        None => serde_json::Value::Null,
+        Some(file) => {
+            let path = plugin.package.dir.join(file);
+            let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("reading {}: {e}", path.display()),
+                )
+            })?;
+            // Checked at start; a file changed since is shown as text rather than refused.
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        }
+    };
+    let values = serde_json::from_str(&plugin.ctx.config_json).unwrap_or_default();
+    Ok(Json(PluginConfig { schema, values }))
 }
