@@ -154,3 +154,24 @@ async fn viewers_read_with_a_session_and_cookies_are_secure_behind_tls() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn an_api_key_revoked_stops_working_at_once() {
+    let server = Server::start(ONE_PRINTER);
+    let key = server.create_user_key("kim", "viewer").await;
+    let kim = client_with_key(&key);
+    assert_eq!(send(kim.get(server.url("/farm/api/me"))).await.0, 200);
+    let keys = server.get_json("/farm/api/users/kim/keys").await;
+    let listed = keys.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{keys}");
+    assert!(
+        listed[0].get("api_key").is_none() && !keys.to_string().contains(&key),
+        "{keys}"
+    );
+    let path = format!("/farm/api/users/kim/keys/{}", listed[0]["id"]);
+    let (status, _) = server.call(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    assert_eq!(send(kim.get(server.url("/farm/api/me"))).await.0, 401);
+    let (status, body) = server.call(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 404, "{body}");
+}

@@ -103,6 +103,17 @@ pub struct FirstAdmin {
     pub password: String,
 }
 
+/// An API key as listed: never the key itself (only its hash is kept).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ApiKeyInfo {
+    /// Names it for revoking.
+    pub id: i64,
+    /// What it is for.
+    pub label: String,
+    /// When it was issued (Unix ms).
+    pub created_ms: i64,
+}
+
 /// A browser session, without its token.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Session {
@@ -275,6 +286,35 @@ impl Identities {
     /// Ends a session (unknown tokens are ignored).
     pub async fn end_session(&self, token: &str) -> Result<(), CoreError> {
         self.storage.delete_session(&secret::digest(token)).await
+    }
+
+    /// A user's API keys, without the keys themselves.
+    pub async fn api_keys(&self, user: &str) -> Result<Vec<ApiKeyInfo>, CoreError> {
+        if !self.users().await?.iter().any(|u| u.name == user) {
+            return Err(CoreError::NotFound(format!("no user `{user}`")));
+        }
+        Ok(self
+            .storage
+            .api_keys(user)
+            .await?
+            .into_iter()
+            .map(|(id, label, created_ms)| ApiKeyInfo {
+                id,
+                label,
+                created_ms,
+            })
+            .collect())
+    }
+
+    /// Revokes one of a user's API keys: it stops working at once.
+    pub async fn revoke_api_key(&self, user: &str, id: i64) -> Result<(), CoreError> {
+        if self.storage.delete_api_key(user, id).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound(format!(
+                "user `{user}` has no key {id}"
+            )))
+        }
     }
 
     /// The live sessions of `user` (or of everyone), newest first.

@@ -191,6 +191,26 @@ impl Storage {
         row.map(|(n, r)| identity(n, r)).transpose()
     }
 
+    /// A user's API keys: `(id, label, created)`, oldest first (never the key or its hash).
+    pub async fn api_keys(&self, user: &str) -> Result<Vec<(i64, String, i64)>, CoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, label, created_ms FROM api_keys WHERE user_name = ? ORDER BY id",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes a user's API key by id; whether there was one.
+    pub async fn delete_api_key(&self, user: &str, id: i64) -> Result<bool, CoreError> {
+        let done = sqlx::query("DELETE FROM api_keys WHERE user_name = ? AND id = ?")
+            .bind(user)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Live sessions at `now_ms` (of one user, or everyone's), newest first: `(token hash, user,
     /// created, expires)`.
     pub async fn sessions(

@@ -589,6 +589,7 @@ async function loadAdmin() {
   $("#users").replaceChildren(...users.map((u) =>
     h("div", { class: "row", "data-user": u.name }, h("span", { class: "grow" }, u.name),
       h("span", { class: "muted" }, `${u.role}, ${u.api_keys} key(s)` + (u.has_password ? ", password" : "")),
+      h("button", { type: "button", onclick: (e) => showKeys(u.name, e.target.closest(".row")) }, "Keys"),
       h("button", { type: "button", onclick: () => newKey(u.name) }, "New key"),
       u.name !== app.session.user && h("button", { type: "button", class: "danger", onclick: () => deleteUser(u.name) }, "Delete"))));
   $("#sessions").replaceChildren(...sessions.map((x) =>
@@ -614,6 +615,22 @@ async function showConfig(id, row) {
   });
   const pre = row.querySelector("pre.config") || row.appendChild(h("pre", { class: "config" }));
   pre.textContent = lines.length ? lines.join("\n") : "No settings.";
+}
+
+/** A user's keys (labels only: a key is shown once, when issued), each revocable. */
+async function showKeys(user, row) {
+  const keys = await api("GET", `/users/${encodeURIComponent(user)}/keys`);
+  const list = row.querySelector(".keys") || row.appendChild(h("div", { class: "keys list" }));
+  list.replaceChildren(...(keys.length ? keys.map((k) =>
+    h("div", { class: "row", "data-key": k.id }, h("span", { class: "grow" }, k.label,
+      h("span", { class: "muted" }, ` — issued ${new Date(k.created_ms).toLocaleString()}`)),
+      h("button", { type: "button", class: "danger", onclick: async () => {
+        if (!confirm(`Revoke ${user}'s key "${k.label}"? Whatever uses it stops working.`)) return;
+        await api("DELETE", `/users/${encodeURIComponent(user)}/keys/${k.id}`);
+        say(`${user}'s key "${k.label}" revoked`);
+        await showKeys(user, row);
+      } }, "Revoke")))
+    : [h("p", { class: "muted" }, "No API keys.")]));
 }
 
 async function newKey(user) {

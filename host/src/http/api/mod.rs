@@ -88,7 +88,8 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .routes(routes!(plugins::config))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::delete))
-        .routes(routes!(users::create_key))
+        .routes(routes!(users::create_key, users::list_keys))
+        .routes(routes!(users::revoke_key))
         .routes(routes!(users::key_requests))
         .routes(routes!(users::decide_key_request))
         .split_for_parts();

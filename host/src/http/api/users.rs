@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use printfarm_core::identity::key_request::KeyRequest;
-use printfarm_core::identity::{Identity, Role, User};
+use printfarm_core::identity::{ApiKeyInfo, Identity, Role, User};
 use serde::{Deserialize, Serialize};
 
 use super::auth::require;
@@ -149,5 +149,36 @@ pub async fn decide_key_request(
         "key-request",
         &serde_json::json!({"id": id, "state": if body.approve { "approved" } else { "denied" }, "by": who.user}),
     );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's API keys (labels and ids; the keys themselves are never shown again).
+#[utoipa::path(get, path = "/api/users/{name}/keys", tag = "users", params(("name" = String, Path, description = "user name")),
+    responses((status = 200, body = [ApiKeyInfo]), (status = 403), (status = 404)))]
+pub async fn list_keys(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<ApiKeyInfo>>> {
+    require(&who, Role::Admin)?;
+    Ok(Json(state.host.services.identities.api_keys(&name).await?))
+}
+
+/// Revokes one of a user's API keys; it stops working at once.
+#[utoipa::path(delete, path = "/api/users/{name}/keys/{id}", tag = "users",
+    params(("name" = String, Path, description = "user name"), ("id" = i64, Path, description = "key id")),
+    responses((status = 204), (status = 403), (status = 404)))]
+pub async fn revoke_key(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
+    Path((name, id)): Path<(String, i64)>,
+) -> ApiResult<StatusCode> {
+    require(&who, Role::Admin)?;
+    state
+        .host
+        .services
+        .identities
+        .revoke_api_key(&name, id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
