@@ -173,6 +173,12 @@ def scenario_library(page, base, user, password, key, shots):
     assert cleared >= 2, cleared
     page.click("[data-view=queue]")
     expect(page.locator("#jobs")).to_contain_text("Nothing queued")
+    expect(page.locator('#idle [data-printer="v1"]')).to_contain_text("waits for a job: nothing is queued")
+    page.check("#queue-paused")
+    expect(page.locator("#status")).to_contain_text("queue paused")
+    page.click("[data-view=queue]")
+    expect(page.locator('#idle [data-printer="v1"]')).to_contain_text("waits for the queue to be resumed")
+    page.uncheck("#queue-paused")
     # The statistics count them: three attempts, three done, for v1 and the farm.
     page.click("[data-view=history]")
     for name in ("v1", "farm"):

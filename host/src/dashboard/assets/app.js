@@ -360,9 +360,27 @@ $("#command").addEventListener("submit", (e) => {
 
 // --- queue ---------------------------------------------------------------------------------
 
+/** Why an idle printer prints nothing: what it waits for. */
+function waitsFor(p, jobs, paused) {
+  if (p.held) return "held: decide about its interrupted print";
+  if (p.state !== "operational") return `${p.state}${p.state_reason ? `: ${p.state_reason}` : ""}`;
+  if (!p.bed_clear && !p.self_clearing) return "its bed to be cleared";
+  if (paused) return "the queue to be resumed";
+  const queued = jobs.filter((j) => j.tasks.some((t) => t.state === "queued"));
+  if (!queued.length) return "a job: nothing is queued";
+  const admits = (j) => (!j.placement.printers.length || j.placement.printers.includes(p.id))
+    && j.placement.tags.every((t) => (p.tags || []).includes(t));
+  return queued.some(admits) ? "nothing: a copy starts in a moment" : "a job it may print (the queued ones are placed elsewhere)";
+}
+
 async function loadQueue() {
-  const [jobs, queue] = await Promise.all([api("GET", "/jobs"), api("GET", "/queue")]);
+  const [jobs, queue, printers] = await Promise.all([api("GET", "/jobs"), api("GET", "/queue"), api("GET", "/printers")]);
   $("#queue-paused").checked = !!queue.paused;
+  const idle = printers.filter((p) => p.state !== "printing" && p.state !== "paused" && p.state !== "pausing");
+  $("#idle").replaceChildren(...(idle.length ? idle.map((p) =>
+    h("div", { class: "row", "data-printer": p.id }, h("span", { class: "grow" }, p.name,
+      h("span", { class: "muted" }, ` — waits for ${waitsFor(p, jobs, queue.paused)}`))))
+    : [h("p", { class: "muted" }, "Every printer is busy.")]));
   const interrupted = [];
   const rows = jobs.map((job) => {
     const done = job.tasks.filter((t) => t.state === "done").length;
