@@ -19,6 +19,10 @@ use super::{CoreEvent, EventBus};
 /// second, plus state changes) this covers minutes of a large farm.
 pub const RING: usize = 8192;
 
+/// And at most this many bytes of them: a farm of hundreds of printers makes batches of tens of
+/// kilobytes, and the ring must not grow to hundreds of megabytes.
+pub const RING_BYTES: usize = 16 << 20;
+
 /// How many events a client may fall behind before it is dropped. A browser that stopped
 /// reading must not hold memory in the server.
 pub const CLIENT_BACKLOG: usize = 1024;
@@ -83,6 +87,7 @@ struct Inner {
 struct Ring {
     last_id: u64,
     events: VecDeque<Arc<StreamEvent>>,
+    bytes: usize,
 }
 
 impl Default for EventStream {
@@ -106,10 +111,13 @@ impl EventStream {
             kind,
             data: data.to_string(),
         });
-        if ring.events.len() == RING {
-            ring.events.pop_front();
-        }
+        ring.bytes += event.data.len();
         ring.events.push_back(event.clone());
+        while ring.events.len() > RING || (ring.bytes > RING_BYTES && ring.events.len() > 1) {
+            if let Some(old) = ring.events.pop_front() {
+                ring.bytes -= old.data.len();
+            }
+        }
         // Sent under the lock, so that a subscriber that takes the lock gets either this
         // event in its replay or on its receiver, never both and never neither.
         let _ = self.inner.sender.send(event);
@@ -121,6 +129,9 @@ impl EventStream {
         let live = self.inner.sender.subscribe();
         let (replay, gap) = match after {
             None => (Vec::new(), false),
+            // An id from before a restart (ids start again at 1) is newer than the newest:
+            // the client saw events this run never had, so it must reload too.
+            Some(after) if after > ring.last_id => (Vec::new(), true),
             Some(after) => {
                 let oldest = ring.events.front().map_or(ring.last_id + 1, |e| e.id);
                 let replay = ring
@@ -129,7 +140,10 @@ impl EventStream {
                     .filter(|e| e.id > after)
                     .cloned()
                     .collect();
-                (replay, after + 1 < oldest && after < ring.last_id)
+                (
+                    replay,
+                    after.saturating_add(1) < oldest && after < ring.last_id,
+                )
             }
         };
         Subscription { replay, gap, live }
@@ -290,6 +304,25 @@ mod tests {
         assert!(late.gap, "events 3.. are gone from the ring");
         assert_eq!(late.replay.len(), RING);
         assert_eq!(stream.last_id(), 5 + RING as u64);
+        // An id from before a restart, or nonsense: a gap, never a panic.
+        assert!(stream.subscribe(Some(u64::MAX)).gap);
+        assert!(stream.subscribe(Some(10 * RING as u64)).replay.is_empty());
+    }
+
+    #[test]
+    fn the_ring_is_bounded_in_bytes_too() {
+        let stream = EventStream::default();
+        let big = json!({ "pad": "x".repeat(1 << 20) });
+        for _ in 0..40 {
+            stream.publish("progress", &big);
+        }
+        let kept = stream.subscribe(Some(0)).replay;
+        assert!(
+            kept.len() <= RING_BYTES >> 20,
+            "{} events of 1 MiB kept",
+            kept.len()
+        );
+        assert_eq!(kept.last().unwrap().id, 40);
     }
 
     #[tokio::test]

@@ -214,9 +214,18 @@ fn wit_request(
     let headers: Vec<Header> = parts
         .headers
         .iter()
-        .map(|(k, v)| Header {
-            name: k.as_str().to_string(),
-            value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        .filter_map(|(k, v)| {
+            let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            // The dashboard's session is the host's: plugins get the other cookies only.
+            let value = if *k == header::COOKIE {
+                super::api::session::without_session_cookie(&value)?
+            } else {
+                value
+            };
+            Some(Header {
+                name: k.as_str().to_string(),
+                value,
+            })
         })
         .collect();
     let call = CallContext {
@@ -300,6 +309,15 @@ async fn into_response(ctx: &PluginContext, r: WitResponse, max_headers: usize) 
             HeaderName::from_bytes(h.name.as_bytes()),
             HeaderValue::from_str(&h.value),
         ) {
+            (Ok(name), Ok(_))
+                if name == header::SET_COOKIE
+                    && super::api::session::sets_session_cookie(&h.value) =>
+            {
+                tracing::warn!(
+                    plugin,
+                    "plugin tried to set the dashboard's session cookie; dropped"
+                );
+            }
             (Ok(name), Ok(value)) => {
                 response.headers_mut().append(name, value);
             }

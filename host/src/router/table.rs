@@ -373,6 +373,8 @@ fn check_conflicts(plans: &[MountPlan], main: &SocketAddr) -> Result<(), TableEr
         HOST_PREFIX.to_string(),
         format!("{HOST_PREFIX}/{{*rest}}"),
         "/".to_string(),
+        DASHBOARD_PREFIX.to_string(),
+        format!("{DASHBOARD_PREFIX}/"),
         format!("{DASHBOARD_PREFIX}/{{*rest}}"),
     ];
     let mut claimed: Vec<(&str, bool, MethodSet, String)> = Vec::new();
@@ -570,7 +572,7 @@ mod tests {
 
     #[test]
     fn the_dashboard_page_and_its_assets_are_reserved() {
-        for route in ["GET /", "GET /dashboard/app.js"] {
+        for route in ["GET /", "GET /dashboard", "GET /dashboard/app.js"] {
             let greedy = plan(0, "greedy", "/", false, &[route]);
             let err = build(main(), &[greedy], &[]).unwrap_err().to_string();
             assert!(

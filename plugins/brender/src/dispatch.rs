@@ -46,7 +46,14 @@ fn follow_core_jobs(farm: &mut Farm) -> Result<(), Error> {
                 t.reason = Some(format!("the farm's job {core} was removed"));
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            // Asked again at the next pass; the other tasks move on.
+            Err(e) => {
+                log::warn(&format!(
+                    "brender: task {id}: reading the farm's job {core} failed: {}",
+                    e.message()
+                ));
+                continue;
+            }
         };
         let Some(copy) = info.tasks.first() else {
             continue;
@@ -70,10 +77,17 @@ fn follow_core_jobs(farm: &mut Farm) -> Result<(), Error> {
                     match jobs::cancel(&core) {
                         Ok(()) => {}
                         Err(e) if e.is_not_found() || e.is_conflict() => {}
-                        Err(e) => return Err(e.into()),
+                        Err(e) => {
+                            log::warn(&format!("brender: task {id}: cancelling {core} to place it again failed: {}", e.message()));
+                            continue;
+                        }
                     }
+                    // Nothing of the chunk printed: it waits to be handed out again (a copy that
+                    // a printer claimed and gave back left it `running`).
                     let t = farm.tasks.get_mut(&id).expect("listed above");
                     t.core_job = None;
+                    t.status = TaskStatus::Ready;
+                    t.printer = None;
                 }
             }
             TaskState::Queued => {}
@@ -97,10 +111,21 @@ fn follow_core_jobs(farm: &mut Farm) -> Result<(), Error> {
                         .map(|j| j.priority)
                         .unwrap_or_default();
                     let printer = t.printer.clone();
-                    let core = enqueue(&file, priority, printer.into_iter().collect())?;
+                    let next = enqueue(&file, priority, printer.into_iter().collect());
                     let t = farm.tasks.get_mut(&id).expect("listed above");
-                    t.core_job = Some(core);
-                    t.status = TaskStatus::Running;
+                    match next {
+                        Ok(core) => {
+                            t.core_job = Some(core);
+                            t.status = TaskStatus::Running;
+                        }
+                        Err(e) => {
+                            t.status = TaskStatus::Failed;
+                            t.reason = Some(format!(
+                                "the chunk's next copy could not be queued: {}",
+                                e.message
+                            ));
+                        }
+                    }
                 }
             }
             TaskState::Failed | TaskState::Cancelled => {
@@ -202,15 +227,32 @@ fn hand_out(farm: &mut Farm) -> Result<(), Error> {
                         e
                     }
                 };
-                if eligible.is_empty() || local_busy >= usable {
+                // One copy in flight per usable printer, and per printer this job may use: a job
+                // limited to one profile does not hold the other printers' turns.
+                let of_job = farm
+                    .tasks
+                    .values()
+                    .filter(|t| t.job_id == job_id && t.core_job.is_some())
+                    .count();
+                if eligible.is_empty() || local_busy >= usable || of_job >= eligible.len() {
                     continue;
                 }
-                let core = enqueue(&job.file, job.priority, eligible)?;
+                let queued = enqueue(&job.file, job.priority, eligible);
                 let t = farm.tasks.get_mut(&task_id).expect("listed above");
-                t.core_job = Some(core);
-                t.manager = Some(LOCAL_MANAGER);
-                t.printer = None;
-                local_busy += 1;
+                match queued {
+                    Ok(core) => {
+                        t.core_job = Some(core);
+                        t.manager = Some(LOCAL_MANAGER);
+                        t.printer = None;
+                        local_busy += 1;
+                    }
+                    // The file was deleted or the farm refused it: the task fails with why,
+                    // and the rest of the pass goes on.
+                    Err(e) => {
+                        t.status = TaskStatus::Failed;
+                        t.reason = Some(format!("the farm did not queue it: {}", e.message));
+                    }
+                }
                 break;
             }
             let Some(m) = farm.managers.get(manager).cloned() else {

@@ -112,8 +112,9 @@ fn read_fields(args: &Args, base: &Job, farm: &Farm) -> Result<Job, Error> {
             job.frame_end, job.frame_start
         )));
     }
-    let copies = job.frame_end - job.frame_start + 1;
-    if copies > MAX_COPIES {
+    // In i128: the frames are the client's numbers, and i64::MIN..=i64::MAX must not wrap.
+    let copies = i128::from(job.frame_end) - i128::from(job.frame_start) + 1;
+    if copies > i128::from(MAX_COPIES) {
         return Err(Error::bad_request(format!(
             "{copies} copies is more than the {MAX_COPIES} one job may print"
         )));

@@ -369,7 +369,7 @@ impl Farm {
                     id,
                     job_id: job,
                     chunk_start: chunk,
-                    chunk_end: (chunk + size - 1).min(end),
+                    chunk_end: chunk.saturating_add(size - 1).min(end),
                     done: 0,
                     status: TaskStatus::Ready,
                     manager: None,
@@ -378,7 +378,10 @@ impl Farm {
                     reason: None,
                 },
             );
-            chunk += size;
+            match chunk.checked_add(size) {
+                Some(next) => chunk = next,
+                None => break,
+            }
         }
     }
 }

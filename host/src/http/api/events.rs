@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures::stream::{self, Stream, StreamExt};
+use printfarm_core::identity::{Identity, Role};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
@@ -40,7 +42,7 @@ pub struct EventsQuery {
 ///   remaining_secs, resends}}}`, likewise coalesced, and sent before a print event of the printer;
 /// - `print` `{printer, phase, file, task_id, elapsed_secs, reason}`;
 /// - `printer-log` `{printer, line}`; `files` `{path, change}`; `jobs` `{job_id, what}`;
-/// - `plugin` `{plugin, state, reason}`; `key-request` `{app, user, state}`;
+/// - `plugin` `{plugin, state, reason}`; `key-request` `{app, user, state}` (admins only);
 /// - `resync` `{reason}`: events were missed, reload what you show.
 ///
 /// Reconnect with `Last-Event-ID` to get what was missed (the last few thousand events are
@@ -53,13 +55,19 @@ pub struct EventsQuery {
         (status = 400, description = "an unknown kind in `types`, or a bad `Last-Event-ID`")))]
 pub async fn stream(
     State(state): State<ApiState>,
+    Extension(who): Extension<Identity>,
     headers: HeaderMap,
     QueryParams(query): QueryParams<EventsQuery>,
 ) -> ApiResult<Response> {
-    let kinds = match &query.types {
-        None => None,
-        Some(list) => Some(parse_kinds(list)?),
+    let mut kinds = match &query.types {
+        None => KINDS.to_vec(),
+        Some(list) => parse_kinds(list)?,
     };
+    // Key requests are listed to admins only; so are their events.
+    if who.role < Role::Admin {
+        kinds.retain(|k| *k != "key-request");
+    }
+    let kinds = Some(kinds);
     let after = match headers.get("last-event-id") {
         Some(value) => Some(
             value

@@ -21,6 +21,9 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// stays logged in, yet a lost laptop's session ends.
 pub const SESSION_SECS: u32 = 7 * 24 * 3600;
 
+/// Password checks that may run at once (each hashes with Argon2, about 19 MiB of memory).
+static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// The session token of a request's cookie, if it has one.
 pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
@@ -32,6 +35,24 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .find(|c| c.name() == COOKIE)
         .map(|c| c.value().to_string())
         .filter(|v| !v.is_empty())
+}
+
+/// A `Cookie` header's value without the session cookie, for requests passed to plugins: a
+/// plugin must not see a token that acts as the user on the host API. `None` when nothing is left.
+pub fn without_session_cookie(value: &str) -> Option<String> {
+    let kept: Vec<&str> = value
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| pair.split('=').next().map(str::trim) != Some(COOKIE))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+/// Whether a `Set-Cookie` value would set the session cookie (refused from plugins: a plugin
+/// must not fix a browser's session).
+pub fn sets_session_cookie(value: &str) -> bool {
+    value.split('=').next().map(str::trim) == Some(COOKIE)
 }
 
 /// The token of the session a request was authenticated by (absent for API keys).
@@ -100,10 +121,17 @@ pub async fn login(
     JsonBody(login): JsonBody<Login>,
 ) -> ApiResult<Response> {
     let ids = &state.host.services.identities;
-    let Some(identity) = ids
+    // A password check costs a memory-hard hash: a flood of logins waits its turn here instead
+    // of taking every blocking thread and gigabytes of memory.
+    let turn = PASSWORD_CHECKS
+        .acquire()
+        .await
+        .expect("the password-check semaphore is never closed");
+    let checked = ids
         .verify_password(login.user.trim(), &login.password)
-        .await?
-    else {
+        .await;
+    drop(turn);
+    let Some(identity) = checked? else {
         tracing::info!(user = %login.user.trim(), "a login failed");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -185,5 +213,21 @@ pub async fn revoke(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no session `{id}` of yours")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugins_never_see_or_set_the_session_cookie() {
+        assert_eq!(
+            without_session_cookie("a=1; printfarm_session=secret; b=2").as_deref(),
+            Some("a=1; b=2")
+        );
+        assert_eq!(without_session_cookie("printfarm_session=secret"), None);
+        assert!(sets_session_cookie("printfarm_session=x; Path=/"));
+        assert!(!sets_session_cookie("other=printfarm_session"));
     }
 }
