@@ -175,3 +175,30 @@ async fn an_api_key_revoked_stops_working_at_once() {
     let (status, body) = server.call(reqwest::Method::DELETE, &path, None).await;
     assert_eq!(status, 404, "{body}");
 }
+
+#[tokio::test]
+async fn an_event_stream_ends_when_its_session_is_revoked() {
+    use futures::StreamExt;
+    let server = Server::start(ONE_PRINTER);
+    server.create_user_key("olga", "operator").await;
+    let client = browser();
+    let (_, session, _) = login(&server, &client, "olga", "long enough").await;
+    let response = client
+        .get(server.url("/farm/api/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let path = format!(
+        "/farm/api/sessions/{}",
+        session["session"].as_str().unwrap()
+    );
+    let (status, _) = server.call(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        while let Some(Ok(_)) = body.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its revoked session");
+}

@@ -34,7 +34,11 @@ impl utoipa::Modify for SecurityAddon {
 }
 
 fn presented_key(req: &Request) -> Option<String> {
-    let headers = req.headers();
+    key_of(req.headers())
+}
+
+/// The API key of `X-Api-Key` or `Authorization: Bearer`, if the request has one.
+pub fn key_of(headers: &axum::http::HeaderMap) -> Option<String> {
     if let Some(key) = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
         return Some(key.trim().to_string());
     }

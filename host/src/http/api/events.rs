@@ -9,17 +9,23 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures::stream::{self, Stream, StreamExt};
-use printfarm_core::identity::{Identity, Role};
+use printfarm_core::identity::{Identities, Identity, Role};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
+use super::auth::key_of;
 use super::error::{ApiError, ApiResult, QueryParams};
+use super::session::SessionToken;
 use super::ApiState;
 use crate::events::stream::{StreamEvent, Subscription, KINDS, RESYNC};
 
 /// How often an idle stream sends a comment, so that proxies keep it open and a dead client is
 /// noticed.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How often an open stream checks that its credentials still hold: a revoked session or key,
+/// or a deleted user, ends it within this time.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The query of `GET /api/events`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -47,7 +53,8 @@ pub struct EventsQuery {
 ///
 /// Reconnect with `Last-Event-ID` to get what was missed (the last few thousand events are
 /// kept). A client that falls more than a thousand events behind is sent `dropped` with the
-/// reason and disconnected; it may reconnect with `Last-Event-ID`.
+/// reason and disconnected; it may reconnect with `Last-Event-ID`. A stream ends within seconds
+/// of its session or key being revoked.
 #[utoipa::path(get, path = "/api/events", tag = "events", params(EventsQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event id")),
     responses(
@@ -56,6 +63,7 @@ pub struct EventsQuery {
 pub async fn stream(
     State(state): State<ApiState>,
     Extension(who): Extension<Identity>,
+    session: Option<Extension<SessionToken>>,
     headers: HeaderMap,
     QueryParams(query): QueryParams<EventsQuery>,
 ) -> ApiResult<Response> {
@@ -83,9 +91,31 @@ pub async fn stream(
         None => query.last_event_id,
     };
     let sub = state.host.services.stream.subscribe(after);
-    Ok(Sse::new(events(sub, kinds))
+    let revoked = revoked(
+        state.host.services.identities.clone(),
+        session.map(|Extension(SessionToken(token))| token),
+        key_of(&headers),
+    );
+    Ok(Sse::new(events(sub, kinds).take_until(revoked))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
+}
+
+/// Resolves once the credentials the stream was opened with no longer hold (the key wins over
+/// the session, as in authentication).
+async fn revoked(ids: Identities, session: Option<String>, key: Option<String>) {
+    loop {
+        tokio::time::sleep(RECHECK).await;
+        let valid = match (&key, &session) {
+            (Some(key), _) => ids.verify_api_key(key).await,
+            (None, Some(token)) => ids.check_session(token).await,
+            (None, None) => return,
+        };
+        // A database error is not a revocation: checked again next time.
+        if matches!(valid, Ok(None)) {
+            return;
+        }
+    }
 }
 
 fn parse_kinds(list: &str) -> ApiResult<Vec<&'static str>> {
