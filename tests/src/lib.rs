@@ -398,6 +398,17 @@ impl Server {
             .to_string()
     }
 
+    /// Sends G-code lines to `printer` through the host API, which must accept them.
+    pub async fn send_gcode(&self, printer: &str, commands: &[&str]) {
+        let path = format!("/farm/api/printers/{printer}/commands");
+        let body = serde_json::json!({ "commands": commands });
+        let (status, answer) = self.call(reqwest::Method::POST, &path, Some(body)).await;
+        assert!(
+            status < 300,
+            "sending {commands:?} to {printer}: {status} {answer}"
+        );
+    }
+
     /// Queues one copy of library file `file` on `printer` through the host API, which must
     /// answer 201; returns the job.
     pub async fn queue_on(&self, file: &str, printer: &str) -> serde_json::Value {

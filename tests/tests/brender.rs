@@ -478,14 +478,7 @@ async fn a_failed_copy_fails_the_job_disabled_workers_wait_and_delete_cancels() 
     assert_eq!(worker["update_frequent"]["state"], "printing", "{worker}");
 
     // The firmware dies mid-print: the copy failed, so the task and the job failed.
-    let (status, body, _) = send(
-        server
-            .client()
-            .post(server.url("/farm/api/printers/v1/commands"))
-            .json(&json!({"commands": ["M112"]})),
-    )
-    .await;
-    assert!(status < 300, "{status} {body}");
+    server.send_gcode("v1", &["M112"]).await;
     let failed = wait_job(&server, failing, "failed", 30).await;
     assert_eq!(failed["percentage_done"], 0.0);
     assert_eq!(tasks_of(&server, failing).await[0].1["status"], "failed");

@@ -175,14 +175,7 @@ async fn a_new_temperature_target_is_sent_at_once_not_at_the_next_period() {
     let id = linked(&server, &standin, "v1").await;
     standin.wait_frames(id, 1, T).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (status, body, _) = send(
-        server
-            .client()
-            .post(server.url("/farm/api/printers/v1/commands"))
-            .json(&json!({"commands": ["M104 S200"]})),
-    )
-    .await;
-    assert!(status < 300, "{status} {body}");
+    server.send_gcode("v1", &["M104 S200"]).await;
     let set = Instant::now();
     standin
         .wait_frame(id, "the new target", T, |f| {
@@ -352,14 +345,7 @@ async fn a_print_the_printer_fails_is_a_printer_error_with_a_snapshot() {
     print_for(&server, "v1", 120).await;
     standin.wait_open_print(id, T).await;
     // The firmware is killed mid-print.
-    let (status, body, _) = send(
-        server
-            .client()
-            .post(server.url("/farm/api/printers/v1/commands"))
-            .json(&json!({"commands": ["M112"]})),
-    )
-    .await;
-    assert!(status < 300, "{status} {body}");
+    server.send_gcode("v1", &["M112"]).await;
     let error = standin
         .wait_until("the printer error", T, |s| {
             s.events(id)
