@@ -66,12 +66,7 @@ impl Args {
 
     /// `name` as an integer; a 400 with the original's message when it is not one.
     pub fn int(&self, name: &str) -> Result<Option<i64>, Error> {
-        match self.str(name) {
-            None => Ok(None),
-            Some(v) => v.trim().parse().map(Some).map_err(|_| {
-                Error::bad_request(format!("invalid literal for int() with base 10: '{v}'"))
-            }),
-        }
+        self.str(name).map(int).transpose()
     }
 
     /// `name` as a boolean: `True`/`true`/`1`/`yes`/`on` or `False`/`false`/`0`/`no`/`off`/''
@@ -100,6 +95,22 @@ impl Args {
             .filter(|v| !v.is_empty())
             .map(str::to_string)
             .collect()
+    }
+}
+
+/// `text` as an integer (a path id, a list item, an argument); a 400 with the message the
+/// original's `int()` gave when it is not one.
+pub fn int(text: &str) -> Result<i64, Error> {
+    text.trim().parse().map_err(|_| {
+        Error::bad_request(format!("invalid literal for int() with base 10: '{text}'"))
+    })
+}
+
+/// The IP of a client address (`ip:port` or `[v6]:port`).
+pub fn ip_of(remote: &str) -> &str {
+    match remote.rsplit_once(':') {
+        Some((ip, _)) => ip.trim_matches(['[', ']']),
+        None => remote,
     }
 }
 

@@ -39,11 +39,7 @@ impl Config {
         if self.anonymous_networks.is_empty() {
             return None;
         }
-        let ip = match remote.rsplit_once(':') {
-            Some((ip, _)) => ip.trim_matches(['[', ']']),
-            None => remote,
-        };
-        let ip: std::net::IpAddr = ip.parse().ok()?;
+        let ip: std::net::IpAddr = crate::args::ip_of(remote).parse().ok()?;
         let inside = self
             .anonymous_networks
             .iter()

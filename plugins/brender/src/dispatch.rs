@@ -74,9 +74,8 @@ fn follow_core_jobs(farm: &mut Farm) -> Result<(), Error> {
                 let mut placed = info.spec.placement.printers.clone();
                 placed.sort();
                 if placed != eligible {
-                    match jobs::cancel(&core) {
+                    match cancel(&core) {
                         Ok(()) => {}
-                        Err(e) if e.is_not_found() || e.is_conflict() => {}
                         Err(e) => {
                             log::warn(&format!("brender: task {id}: cancelling {core} to place it again failed: {}", e.message()));
                             continue;
@@ -386,11 +385,7 @@ pub fn stop_tasks(farm: &mut Farm, job: i64) -> Result<(), Error> {
     for id in ids {
         let t = farm.tasks[&id].clone();
         if let Some(core) = &t.core_job {
-            match jobs::cancel(core) {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() || e.is_conflict() => {}
-                Err(e) => return Err(e.into()),
-            }
+            cancel(core)?;
             let t = farm.tasks.get_mut(&id).expect("listed above");
             t.core_job = None;
             t.status = if t.status == TaskStatus::Running || t.done > 0 {
@@ -416,6 +411,15 @@ pub fn stop_tasks(farm: &mut Farm, job: i64) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Cancels a copy on the farm; one already ended or gone is no error (there is nothing left to
+/// stop).
+fn cancel(core: &str) -> Result<(), HostError> {
+    match jobs::cancel(core) {
+        Err(e) if e.is_not_found() || e.is_conflict() => Ok(()),
+        other => other,
+    }
 }
 
 /// `application/x-www-form-urlencoded`, as Python's `requests` encoded the original's pushes.

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::access;
 use crate::answers;
-use crate::args::Args;
+use crate::args::{self, Args};
 use crate::dispatch;
 use crate::projects;
 use crate::state::{Farm, Job, JobStatus, TaskStatus, JOBS_VIEW};
@@ -27,14 +27,7 @@ pub fn list(req: &Request) -> Result<Response, Error> {
 }
 
 fn id_param(req: &Request) -> Result<i64, Error> {
-    let id = req.param_str("id").unwrap_or_default();
-    parse_id(id)
-}
-
-fn parse_id(id: &str) -> Result<i64, Error> {
-    id.trim()
-        .parse()
-        .map_err(|_| Error::bad_request(format!("invalid literal for int() with base 10: '{id}'")))
+    args::int(req.param_str("id").unwrap_or_default())
 }
 
 /// `GET /jobs/{id}`.
@@ -96,7 +89,7 @@ fn read_fields(args: &Args, base: &Job, farm: &Farm) -> Result<Job, Error> {
         job.managers = args
             .list("managers")
             .iter()
-            .map(|m| parse_id(m))
+            .map(|m| args::int(m))
             .collect::<Result<_, _>>()?;
     }
 
@@ -360,7 +353,7 @@ fn existing_ids(args: &Args, farm: &Farm) -> Result<Result<Vec<i64>, i64>, Error
     let ids: Vec<i64> = args
         .list("id")
         .iter()
-        .map(|i| parse_id(i))
+        .map(|i| args::int(i))
         .collect::<Result<_, _>>()?;
     if ids.is_empty() {
         return Err(Error::bad_request(

@@ -92,7 +92,7 @@ pub fn register(req: &Request) -> Result<Response, Error> {
         .filter(|p| *p != 0)
         .ok_or_else(|| Error::bad_request(format!("`port` {port} is not a TCP port")))?;
     let virtual_workers = args.int("has_virtual_workers")?.unwrap_or(0) != 0;
-    let ip = client_ip(req.remote_addr());
+    let ip = crate::args::ip_of(req.remote_addr()).to_string();
     let name = args
         .str("name")
         .map(str::trim)
@@ -157,14 +157,6 @@ pub fn update(req: &Request) -> Result<Response, Error> {
     Ok(Response::ok_json(&json!({ "total_workers": total })))
 }
 
-/// The IP of `ip:port` (or `[v6]:port`).
-fn client_ip(remote: &str) -> String {
-    match remote.rsplit_once(':') {
-        Some((ip, _)) => ip.trim_matches(['[', ']']).to_string(),
-        None => remote.to_string(),
-    }
-}
-
 /// 32 hex digits, like the original's `uuid1().hex`: unique per registration.
 fn new_uuid(ip: &str, port: u16, id: i64) -> String {
     let mut out = String::with_capacity(32);
@@ -192,8 +184,8 @@ mod tests {
         );
         assert_eq!(own_address("http://farm"), ("farm".into(), 80));
         assert_eq!(own_address("http://[::1]:9"), ("::1".into(), 9));
-        assert_eq!(client_ip("10.0.0.5:4000"), "10.0.0.5");
-        assert_eq!(client_ip("[::1]:4000"), "::1");
+        assert_eq!(crate::args::ip_of("10.0.0.5:4000"), "10.0.0.5");
+        assert_eq!(crate::args::ip_of("[::1]:4000"), "::1");
         assert_eq!(new_uuid("a", 1, 2).len(), 32);
     }
 }

@@ -118,9 +118,7 @@ fn set_active(id: i64, active: Option<bool>) -> Result<(), Error> {
 }
 
 fn id_param(req: &Request) -> Result<i64, Error> {
-    let id = req.param_str("id").unwrap_or_default();
-    id.parse()
-        .map_err(|_| Error::bad_request(format!("invalid literal for int() with base 10: '{id}'")))
+    crate::args::int(req.param_str("id").unwrap_or_default())
 }
 
 /// `GET /projects`: `{"<id>": {name, paths}}`, `{}` when there is none.

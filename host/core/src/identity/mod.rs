@@ -290,7 +290,8 @@ impl Identities {
 
     /// A user's API keys, without the keys themselves.
     pub async fn api_keys(&self, user: &str) -> Result<Vec<ApiKeyInfo>, CoreError> {
-        if !self.users().await?.iter().any(|u| u.name == user) {
+        // One user's row, not the whole user list.
+        if self.storage.user_password(user).await?.is_none() {
             return Err(CoreError::NotFound(format!("no user `{user}`")));
         }
         Ok(self
