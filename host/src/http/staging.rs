@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use axum::body::Body;
+use std::time::Duration;
+
+use axum::body::{Body, BodyDataStream};
 use futures::TryStreamExt;
 use tokio::io::AsyncWriteExt;
 
@@ -38,6 +40,32 @@ pub struct Staged {
     pub files: Vec<(u64, StagedUpload)>,
 }
 
+/// How much of a refused body is still read (and discarded) before the connection closes.
+///
+/// A server that closes a socket with unread data makes the kernel reset the connection, and a
+/// client still writing its upload then sees a broken pipe instead of the 413 that says why.
+/// Reading a bounded remainder lets ordinary clients read the answer; a client sending far more
+/// than this is cut off anyway.
+pub const DRAIN_LIMIT_BYTES: u64 = 16 << 20;
+
+/// How long a refused body is read at most, so a slow sender cannot hold the connection.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Reads and discards what is left of a refused body (at most [`DRAIN_LIMIT_BYTES`] within
+/// [`DRAIN_TIMEOUT`]), so the client can read the error before the connection closes.
+pub async fn drain(stream: &mut BodyDataStream) {
+    let discard = async {
+        let mut read = 0u64;
+        while let Ok(Some(chunk)) = stream.try_next().await {
+            read += chunk.len() as u64;
+            if read > DRAIN_LIMIT_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
+}
+
 /// Streams a multipart body: file parts to `dir` (at most `upload_limit` bytes in all), text fields
 /// into memory (at most `field_limit` bytes in all).
 pub async fn stage_multipart(
@@ -47,7 +75,22 @@ pub async fn stage_multipart(
     upload_limit: u64,
     field_limit: u64,
 ) -> Result<Staged, StagingError> {
-    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut stream = body.into_data_stream();
+    let staged = stage_parts(&mut stream, boundary, dir, upload_limit, field_limit).await;
+    if staged.is_err() {
+        drain(&mut stream).await;
+    }
+    staged
+}
+
+async fn stage_parts(
+    stream: &mut BodyDataStream,
+    boundary: String,
+    dir: &Path,
+    upload_limit: u64,
+    field_limit: u64,
+) -> Result<Staged, StagingError> {
+    let mut multipart = multer::Multipart::new(stream, boundary);
     let mut staged = Staged::default();
     let (mut file_bytes, mut field_bytes) = (0u64, 0u64);
     let too_large_upload = || {
@@ -130,6 +173,7 @@ pub async fn read_limited(body: Body, limit: u64) -> Result<Vec<u8>, StagingErro
         .map_err(|e| StagingError::Malformed(e.to_string()))?
     {
         if (out.len() + chunk.len()) as u64 > limit {
+            drain(&mut stream).await;
             return Err(StagingError::TooLarge(format!(
                 "the request body exceeds {limit} bytes (the plugin's limits.max-body-bytes)"
             )));

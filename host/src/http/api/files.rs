@@ -1,18 +1,19 @@
 //! `/api/files`: the G-code library. Uploads stream to disk (hashed on the way, never held in
 //! memory); files are named by `?path=` relative to the library root.
 
+use axum::body::BodyDataStream;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use printfarm_core::identity::{Identity, Role};
-use printfarm_core::library::{path as library_path, FileInfo, Incoming};
+use printfarm_core::library::{path as library_path, FileInfo, Incoming, Library, Received};
 use serde::Deserialize;
 
 use super::auth::require;
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::ApiState;
-use crate::http::library_file;
+use crate::http::{library_file, staging};
 
 /// Which folder to list.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -146,7 +147,42 @@ pub async fn upload(
         ApiError::bad_request("send the file as multipart/form-data with a `file` part")
     })?;
     let library = &state.host.services.library;
-    let mut multipart = multer::Multipart::new(req.into_body().into_data_stream(), boundary);
+    let mut stream = req.into_body().into_data_stream();
+    let form = receive_upload(library, &mut stream, boundary).await;
+    if form.is_err() {
+        // Read what the client is still sending, so it sees this answer rather than a reset.
+        staging::drain(&mut stream).await;
+    }
+    let (received, path, overwrite) = form?;
+    let Some((filename, received)) = received else {
+        return Err(ApiError::bad_request("the upload has no `file` part"));
+    };
+    // Browsers may send a full client path as the file name; only its last component counts.
+    let filename = filename
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let target = match path {
+        Some(p) if p.ends_with('/') => library_path::join(p.trim_end_matches('/'), &filename),
+        Some(p) if !p.is_empty() => p,
+        _ => filename,
+    };
+    let stored = library.store(received, &target, overwrite).await?;
+    Ok((StatusCode::CREATED, Json(stored)).into_response())
+}
+
+/// What an upload's multipart form carried: the received file (with its client-side name), the
+/// `path` and `overwrite` fields.
+type UploadParts = (Option<(String, Received)>, Option<String>, bool);
+
+/// Reads an upload's multipart form, streaming the `file` part into the library's incoming area.
+async fn receive_upload(
+    library: &Library,
+    stream: &mut BodyDataStream,
+    boundary: String,
+) -> ApiResult<UploadParts> {
+    let mut multipart = multer::Multipart::new(stream, boundary);
     let mut received = None;
     let (mut path, mut overwrite) = (None, false);
     let malformed =
@@ -184,22 +220,7 @@ pub async fn upload(
             }
         }
     }
-    let Some((filename, received)) = received else {
-        return Err(ApiError::bad_request("the upload has no `file` part"));
-    };
-    // Browsers may send a full client path as the file name; only its last component counts.
-    let filename = filename
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let target = match path {
-        Some(p) if p.ends_with('/') => library_path::join(p.trim_end_matches('/'), &filename),
-        Some(p) if !p.is_empty() => p,
-        _ => filename,
-    };
-    let stored = library.store(received, &target, overwrite).await?;
-    Ok((StatusCode::CREATED, Json(stored)).into_response())
+    Ok((received, path, overwrite))
 }
 
 /// Deletes a file, or a folder with everything in it.
