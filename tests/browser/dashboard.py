@@ -7,6 +7,7 @@ screenshot of the page as SCREENSHOT_DIR/SCENARIO-failure.png.
 """
 
 import json
+import re
 import sys
 import time
 import urllib.request
@@ -277,7 +278,11 @@ def scenario_printer(page, base, user, password, key, shots):
     expect(page.locator("#chart-legend")).to_contain_text("tool0")
     page.fill("#set-temp [name=target]", "60")
     page.click("#set-temp button[type=submit]")
-    expect(page.locator("#terminal")).to_contain_text("> M104 S60")
+    # The terminal is the printer's own: the line as written (numbered, checksummed) and the
+    # firmware's answers, every `ok` included.
+    terminal = page.locator("#terminal")
+    expect(terminal).to_contain_text(re.compile(r"Send: N\d+ M104 S60\*\d+"))
+    expect(terminal).to_contain_text("Recv: ok")
     # The firmware takes the target: the printer's readings say so (through the API the page uses).
     deadline = time.time() + 20
     while True:
@@ -288,13 +293,20 @@ def scenario_printer(page, base, user, password, key, shots):
             raise AssertionError(f"no target 60 in {readings}")
         time.sleep(0.3)
     page.click("[data-jog=X10]")
-    expect(page.locator("#terminal")).to_contain_text("> G1 X10 F3000")
+    expect(terminal).to_contain_text("G1 X10 F3000")
     page.click("#home")
-    expect(page.locator("#terminal")).to_contain_text("> G28")
+    expect(terminal).to_contain_text(re.compile(r"Send: N\d+ G28\*"))
     page.fill("#command [name=line]", "M115")
     page.press("#command [name=line]", "Enter")
-    expect(page.locator("#terminal")).to_contain_text("> M115")
-    expect(page.locator("#terminal")).not_to_contain_text("!")
+    expect(terminal).to_contain_text("Recv: FIRMWARE_NAME:")
+    expect(terminal).not_to_contain_text("!")
+    # Temperature reports can be hidden, and come back.
+    reports = terminal.locator("[data-chatter=temps]")
+    expect(reports.first).to_be_visible()
+    page.check("#hide-temps")
+    expect(reports.first).to_be_hidden()
+    page.uncheck("#hide-temps")
+    expect(reports.first).to_be_visible()
     expect(page.locator("#printer-history")).to_contain_text("Nothing printed yet")
     page.click("#printer-back")
     expect(page.locator("#farm")).to_be_visible()
@@ -320,6 +332,88 @@ def scenario_csrf(page, base, user, password, key, shots):
     assert "401" in page.content() or "log in" in page.content() or "API key" in page.content(), page.content()
     # Nothing was paused.
     assert api(base, key, "GET", "/printers/v1")["state"] == "printing"
+
+
+def scenario_keyboard(page, base, user, password, key, shots):
+    """The whole round with the keyboard alone: log in, switch views, open a printer, go back."""
+    page.goto(base + "/")
+    page.locator("#login [name=user]").wait_for()
+    page.keyboard.type(user)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    expect(page.locator("#live")).to_have_text("live")
+    # A view change moves the focus to the view, so the next Tab starts there.
+    for key_, view in [("2", "queue"), ("3", "library"), ("4", "history"), ("1", "farm")]:
+        page.keyboard.press(key_)
+        expect(page.locator("#" + view)).to_be_visible()
+        expect(page.locator("#" + view)).to_be_focused()
+        assert page.url.endswith("#/" + view), page.url
+    # "/" goes to the farm's filter; Tab from there reaches the tiles' controls.
+    page.keyboard.press("/")
+    expect(page.locator("#state-filter")).to_be_focused()
+    opened = False
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("() => document.activeElement.closest('.tile h2') !== null")
+        if focused:
+            page.keyboard.press("Enter")
+            opened = True
+            break
+    assert opened, "Tab never reached a printer's name"
+    expect(page.locator("#printer")).to_be_visible()
+    assert "#/printer/" in page.url, page.url
+    # The command box works from the keyboard too.
+    page.locator("#command [name=line]").focus()
+    page.keyboard.type("M115")
+    page.keyboard.press("Enter")
+    expect(page.locator("#terminal")).to_contain_text("FIRMWARE_NAME:")
+    # Escape leaves a field alone, then goes back to the farm; the browser's back button returns.
+    page.locator("#printer").focus()
+    page.keyboard.press("Escape")
+    expect(page.locator("#farm")).to_be_visible()
+    page.go_back()
+    expect(page.locator("#printer")).to_be_visible()
+    # The file chooser is reachable with Tab (it is hidden from sight only).
+    page.keyboard.press("3")
+    found = False
+    for _ in range(15):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "files":
+            found = True
+            break
+    assert found, "Tab never reached the file chooser"
+    # "?" lists the shortcuts; a reload keeps the view of the address.
+    page.locator("#library").focus()
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_be_visible()
+    page.reload()
+    expect(page.locator("#library")).to_be_visible()
+
+
+def scenario_plugin_page(page, base, user, password, key, shots):
+    """An admin follows the Obico plugin's page link and uses it with the dashboard's session."""
+    log_in(page, base, user, password)
+    page.click("[data-view=admin]")
+    link = page.locator('[data-plugin="obico"] a', has_text="Obico link")
+    expect(link).to_have_attribute("href", "/obico/")
+    link.click()
+    expect(page.locator("h1")).to_have_text("Obico link")
+    row = page.locator('tr[data-printer="v1"]')
+    expect(row.locator(".state")).to_have_text("unlinked")
+    expect(page.locator("body")).to_contain_text(f"Signed in as {user} (admin)")
+    # A change from the page carries the session's CSRF token: unlinking an unlinked printer
+    # is allowed and changes nothing, and the page comes back.
+    status = page.evaluate(
+        "() => fetch('/farm/api/session').then(r => r.json()).then(s => fetch('/obico/api/printers/v1/link', "
+        "{method: 'DELETE', headers: {'X-CSRF-Token': s.csrf}})).then(r => r.status)"
+    )
+    assert status == 200, f"unlink from the page answered {status}"
+    # Without the token the plugin is not told who is asking.
+    status = page.evaluate("() => fetch('/obico/api/printers/v1/link', {method: 'DELETE'}).then(r => r.status)")
+    assert status == 401, status
+    page.go_back()
+    expect(page.locator("#admin")).to_be_visible()
 
 
 def scenario_first_render(page, base, user, password, key, shots):
@@ -349,6 +443,8 @@ SCENARIOS = {
     "login": scenario_login,
     "live": scenario_live,
     "viewer": scenario_viewer,
+    "keyboard": scenario_keyboard,
+    "plugin-page": scenario_plugin_page,
 }
 
 

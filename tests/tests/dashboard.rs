@@ -142,3 +142,18 @@ async fn a_forged_change_with_the_session_cookie_alone_is_refused() {
     server.queue_on("a.gcode", "v1").await;
     scenario(&server, "csrf", "olga", &key).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_used_with_the_keyboard_alone() {
+    let server = Server::start(&virtual_printers(2, 1));
+    wait_state(&server, "v1", "operational").await;
+    let key = server.create_user_key("olga", "operator").await;
+    scenario(&server, "keyboard", "olga", &key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugins_own_page_is_linked_from_the_admin_page_and_works_with_the_session() {
+    let server = Server::start(ONE_PRINTER);
+    let key = server.create_user_key("ada", "admin").await;
+    scenario(&server, "plugin-page", "ada", &key).await;
+}

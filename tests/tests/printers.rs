@@ -73,3 +73,78 @@ fn bad_printer_settings_are_refused_with_the_key() {
     let refusal = Server::refuse("[[printers]]\nid = \"v1\"\nport = \"virtual\"\nrx-bufer = 128\n");
     assert!(refusal.stderr.contains("rx-bufer"), "{}", refusal.stderr);
 }
+
+/// Waits until the printer's terminal holds a line matching `found` after sequence `after`;
+/// returns that answer's lines and `last_seq`.
+async fn terminal_until(
+    server: &Server,
+    after: u64,
+    found: impl Fn(&Value) -> bool,
+) -> (Vec<Value>, u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut after = after;
+    loop {
+        let page = server
+            .get_json(&format!("/farm/api/printers/v1/terminal?after={after}"))
+            .await;
+        seen.extend(page["lines"].as_array().unwrap().iter().cloned());
+        after = page["last_seq"].as_u64().unwrap();
+        if seen.iter().any(&found) {
+            return (seen, after);
+        }
+        assert!(Instant::now() < deadline, "not in the terminal: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_terminal_shows_every_line_both_ways_and_reads_on_from_a_mark() {
+    let server = Server::start(ONE_PRINTER);
+    wait_state(&server, "v1", "operational").await;
+    server.send_gcode("v1", &["M115"]).await;
+    let text = |l: &Value| l["text"].as_str().unwrap_or_default().to_string();
+    let (lines, mark) = terminal_until(&server, 0, |l| {
+        l["direction"] == "received" && text(l).contains("FIRMWARE_NAME")
+    })
+    .await;
+    // The command went out numbered and checksummed, as written to the port.
+    let sent = lines
+        .iter()
+        .find(|l| l["direction"] == "sent" && text(l).contains(" M115*"))
+        .unwrap_or_else(|| panic!("no sent M115 in {lines:?}"));
+    assert!(text(sent).starts_with('N'), "{sent}");
+    // Every `ok` is there, not only the messages worth logging.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["direction"] == "received" && text(l).starts_with("ok")),
+        "{lines:?}"
+    );
+    let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+
+    // Reading on from the mark gives only newer lines.
+    server.send_gcode("v1", &["M114"]).await;
+    let (newer, _) = terminal_until(&server, mark, |l| text(l).contains(" M114*")).await;
+    assert!(
+        newer.iter().all(|l| l["seq"].as_u64().unwrap() > mark),
+        "{newer:?}"
+    );
+    assert!(!newer.iter().any(|l| text(l).contains("M115")), "{newer:?}");
+
+    let (status, body, _) = send(
+        server
+            .client()
+            .get(server.url("/farm/api/printers/nope/terminal")),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body, _) = send(
+        server
+            .client()
+            .get(server.url("/farm/api/printers/v1/terminal?after=x")),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+}

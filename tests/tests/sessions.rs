@@ -202,3 +202,77 @@ async fn an_event_stream_ends_when_its_session_is_revoked() {
     .await;
     assert!(ended.is_ok(), "the stream outlived its revoked session");
 }
+
+/// Logs `user` in with a fresh cookie jar; returns the client and its CSRF token.
+async fn logged_in(server: &Server, user: &str) -> (reqwest::Client, String) {
+    let client = browser();
+    let (status, session, _) = login(server, &client, user, "long enough").await;
+    assert_eq!(status, 200, "{session}");
+    (client, session["csrf"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn a_plugins_own_page_opens_with_the_dashboard_session_and_nobody_can_forge_one() {
+    let server = Server::start(ONE_PRINTER);
+    server.create_user_key("olga", "operator").await;
+    server.create_user_key("vera", "viewer").await;
+
+    // The dashboard learns the page from the plugin list.
+    let obico = server.get_json("/farm/api/plugins/obico").await;
+    assert_eq!(obico["pages"][0]["url"], "/obico/", "{obico}");
+    assert!(obico["pages"][0]["title"]
+        .as_str()
+        .unwrap()
+        .contains("Obico"));
+
+    let page = server.url("/obico/");
+    let text = |client: reqwest::Client, headers: &[(&str, &str)]| {
+        let mut request = client.get(&page);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // Without a session: a page that says to log in. Headers claiming a user are the host's to
+    // set, and dropped when a client sends them.
+    let forged = [("x-printfarm-user", "admin"), ("x-printfarm-role", "admin")];
+    for headers in [&[][..], &forged[..]] {
+        let (status, body) = text(reqwest::Client::new(), headers).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("Log in to the farm's"), "{body}");
+    }
+
+    let (vera, vera_csrf) = logged_in(&server, "vera").await;
+    let (status, body) = text(vera.clone(), &forged).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("Signed in as vera (viewer)")
+            && body.contains("data-printer=\"v1\"")
+            && body.contains("unlinked"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("Get a passcode"),
+        "a viewer sees no action: {body}"
+    );
+
+    let (olga, csrf) = logged_in(&server, "olga").await;
+    let (status, body) = text(olga.clone(), &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Get a passcode"), "{body}");
+
+    // A change through the plugin with the cookie alone is not the user's: it needs the token.
+    let unlink = server.url("/obico/api/printers/v1/link");
+    let (status, body, _) = send(olga.delete(&unlink)).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body, _) = send(olga.delete(&unlink).header("X-CSRF-Token", "forged")).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body, _) = send(olga.delete(&unlink).header("X-CSRF-Token", &csrf)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "unlinked");
+    let (status, body, _) = send(vera.delete(&unlink).header("X-CSRF-Token", &vera_csrf)).await;
+    assert_eq!(status, 403, "{body}");
+}

@@ -11,4 +11,6 @@ pub mod engine;
 pub mod protocol;
 pub mod sim;
 pub mod supervisor;
+pub mod temperature_history;
+pub mod terminal;
 pub mod transport;

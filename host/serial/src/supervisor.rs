@@ -1,7 +1,6 @@
 //! One supervisor per printer: connects when the device is there, runs engine sessions, keeps
 //! the printer's state machine and temperature history, and reconnects after a USB replug.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,13 +12,14 @@ use crate::commands;
 use crate::engine::{self, Control, ControlError, EngineConfig, EngineEvent, Progress, SessionEnd};
 use crate::protocol::reply::FirmwareInfo;
 use crate::protocol::temperature::TemperatureReport;
+use crate::temperature_history::TemperatureHistory;
+use crate::terminal::Terminal;
 
 /// How often the supervisor looks for a device path that is not there (USB replug).
 pub const DEVICE_POLL: Duration = Duration::from_millis(500);
 /// How long it waits before retrying a device that is there but did not answer.
 pub const RETRY_BACKOFF: Duration = Duration::from_secs(5);
-/// Temperature samples kept per printer: 30 minutes at the default 2 s interval.
-pub const TEMPERATURE_HISTORY: usize = 900;
+pub use crate::temperature_history::TEMPERATURE_HISTORY;
 
 /// A printer's connection and print state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -190,7 +190,7 @@ enum Request {
 
 struct Shared {
     status: PrinterStatus,
-    history: VecDeque<TemperatureSample>,
+    history: TemperatureHistory,
 }
 
 /// A handle on a printer's supervisor task. Cheap to clone.
@@ -199,6 +199,7 @@ pub struct Printer {
     id: Arc<str>,
     requests: mpsc::Sender<Request>,
     shared: Arc<Mutex<Shared>>,
+    terminal: Terminal,
 }
 
 impl Printer {
@@ -207,18 +208,21 @@ impl Printer {
         let (requests, receiver) = mpsc::channel(64);
         let shared = Arc::new(Mutex::new(Shared {
             status: PrinterStatus::offline(None),
-            history: VecDeque::with_capacity(TEMPERATURE_HISTORY),
+            history: TemperatureHistory::default(),
         }));
+        let terminal = Terminal::default();
         let printer = Printer {
             id: settings.id.as_str().into(),
             requests,
             shared: shared.clone(),
+            terminal: terminal.clone(),
         };
         let supervisor = Supervisor {
             auto_connect: settings.auto_connect,
             settings,
             events,
             shared,
+            terminal,
             failed_in_session: None,
         };
         tokio::spawn(supervisor.run(receiver));
@@ -237,9 +241,12 @@ impl Printer {
 
     /// The last `limit` temperature samples, oldest first.
     pub fn temperature_history(&self, limit: usize) -> Vec<TemperatureSample> {
-        let shared = lock(&self.shared);
-        let skip = shared.history.len().saturating_sub(limit);
-        shared.history.iter().skip(skip).cloned().collect()
+        lock(&self.shared).history.last(limit)
+    }
+
+    /// The lines that went over the printer's link recently, both ways.
+    pub fn terminal(&self) -> &Terminal {
+        &self.terminal
     }
 
     /// Connects now (and turns auto-connect back on).
@@ -371,6 +378,8 @@ struct Supervisor {
     auto_connect: bool,
     events: broadcast::Sender<PrinterEvent>,
     shared: Arc<Mutex<Shared>>,
+    /// Every line of every session, for the terminal.
+    terminal: Terminal,
     /// The print that failed because the running session ended: the state's reason names it.
     failed_in_session: Option<Progress>,
 }
@@ -457,7 +466,12 @@ impl Supervisor {
         self.set_state(PrinterState::Connecting, None);
         let (control_tx, mut control_rx) = mpsc::channel(64);
         let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-        let session = engine::run(self.settings.engine.clone(), &mut control_rx, &events_tx);
+        let session = engine::run(
+            self.settings.engine.clone(),
+            &mut control_rx,
+            &events_tx,
+            self.terminal.clone(),
+        );
         tokio::pin!(session);
         self.failed_in_session = None;
         let end = loop {
@@ -601,10 +615,7 @@ impl Supervisor {
         {
             let mut shared = lock(&self.shared);
             shared.status.temperatures = readings;
-            if shared.history.len() == TEMPERATURE_HISTORY {
-                shared.history.pop_front();
-            }
-            shared.history.push_back(sample.clone());
+            shared.history.push(&sample);
         }
         self.publish(PrinterEventKind::Temperatures(sample));
     }

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, State, WebSocketUpgrade};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::api::session;
 use super::error::{call_error, core_status, json_error};
 use super::library_file;
 use super::staging::{read_limited, stage_multipart, Staged, StagingError};
 use super::ListenerState;
+use crate::plugin::Capability;
 use crate::router::table::Matched;
 use crate::runtime::bindings::{FormField, Header, WitBody, WitRequest, WitResponse};
 use crate::runtime::context::cap;
@@ -90,8 +92,32 @@ async fn serve_http(
         ));
     }
     let (parts, body) = request.into_parts();
+    // Plugins that may check identities learn who is logged in to the dashboard, so their own
+    // pages work in the browser that shows it.
+    let dashboard_user = if plugin
+        .ctx
+        .grants
+        .check(plugin.id(), Capability::Auth)
+        .is_ok()
+    {
+        let reads = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        session::dashboard_identity(&state.host.services.identities, reads, &parts.headers).await
+    } else {
+        None
+    };
     let (raw, staged) = read_body(state, &parts, body, limits.max_body_bytes).await?;
-    let (wit_request, call) = wit_request(&parts, path, route, matched, raw, staged, remote);
+    let (mut wit_request, call) = wit_request(&parts, path, route, matched, raw, staged, remote);
+    if let Some(identity) = dashboard_user {
+        for (name, value) in [
+            (session::DASHBOARD_USER_HEADER, identity.user),
+            (session::DASHBOARD_ROLE_HEADER, identity.role.to_string()),
+        ] {
+            wit_request.headers.push(Header {
+                name: name.to_string(),
+                value,
+            });
+        }
+    }
     match plugin.handle_http(call, &wit_request).await {
         Ok(response) => Ok(into_response(&plugin.ctx, response, limits.max_headers as usize).await),
         Err(e) => Err(call_error(&e)),
@@ -211,23 +237,7 @@ fn wit_request(
     base_url.push_str(scheme);
     base_url.push_str("://");
     base_url.push_str(host);
-    let headers: Vec<Header> = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| {
-            let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
-            // The dashboard's session is the host's: plugins get the other cookies only.
-            let value = if *k == header::COOKIE {
-                super::api::session::without_session_cookie(&value)?
-            } else {
-                value
-            };
-            Some(Header {
-                name: k.as_str().to_string(),
-                value,
-            })
-        })
-        .collect();
+    let headers: Vec<Header> = plugin_headers(&parts.headers).collect();
     let call = CallContext {
         printer: matched.target.printer.clone(),
         uploads: staged.files.into_iter().collect(),
@@ -248,6 +258,27 @@ fn wit_request(
         remote_addr: address_text(remote),
     };
     (request, call)
+}
+
+/// A request's headers as a plugin receives them: without the dashboard's session cookie (a
+/// token that acts as the user on the host API) and without the headers only the host may set
+/// (`x-printfarm-user`, `x-printfarm-role`).
+pub fn plugin_headers(headers: &axum::http::HeaderMap) -> impl Iterator<Item = Header> + '_ {
+    headers.iter().filter_map(|(k, v)| {
+        if session::is_dashboard_identity_header(k.as_str()) {
+            return None;
+        }
+        let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let value = if *k == header::COOKIE {
+            session::without_session_cookie(&value)?
+        } else {
+            value
+        };
+        Some(Header {
+            name: k.as_str().to_string(),
+            value,
+        })
+    })
 }
 
 /// `ip:port`, as `SocketAddr`'s `Display` writes it. That goes through the formatting machinery,

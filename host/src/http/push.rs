@@ -16,7 +16,7 @@ use super::error::json_error;
 use super::HostState;
 use crate::router::RouteTarget;
 use crate::runtime::bindings::printfarm::plugin::push::{Connection, Message};
-use crate::runtime::bindings::{Header, HostError};
+use crate::runtime::bindings::HostError;
 use crate::runtime::host::sockets::{Outgoing, SocketKind};
 use crate::runtime::plugin::Hook;
 
@@ -52,14 +52,8 @@ pub fn upgrade(
             .unwrap_or_default(),
         params,
         query: parts.uri.query().unwrap_or("").to_string(),
-        headers: parts
-            .headers
-            .iter()
+        headers: super::dispatch::plugin_headers(&parts.headers)
             .take(plugin.ctx.limits.max_headers as usize)
-            .map(|(k, v)| Header {
-                name: k.as_str().to_string(),
-                value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            })
             .collect(),
         printer: target.printer.clone(),
         remote_addr: remote.to_string(),

@@ -76,9 +76,24 @@ pub struct Manifest {
     /// JSON Schema file for the plugin's config, relative to the package directory.
     #[serde(default)]
     pub config_schema: Option<String>,
+    /// Web pages of its own that the dashboard links from its administration page: each a
+    /// `GET` route of `routes` without parameters, answered with HTML. The host tells such a
+    /// route who is logged in to the dashboard (see `auth` in the SDK).
+    #[serde(default)]
+    pub pages: Vec<PageSpec>,
     /// Resource limits.
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// A page of the plugin's own, linked from the dashboard.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageSpec {
+    /// The link's text (1-60 characters).
+    pub title: String,
+    /// The route's path under the plugin's mount (`/` for the mount itself).
+    pub path: String,
 }
 
 /// Per-plugin resource limits; each has a default that suits a translator plugin.
@@ -189,6 +204,7 @@ impl Manifest {
                 "the plugin has no routes, push routes, events or timer: it could never run".into(),
             );
         }
+        self.validate_pages()?;
         let mount = self.default_mount();
         crate::router::validate_mount(&mount, self.per_printer)
             .map_err(|e| format!("key `mount`: {e}"))?;
@@ -228,6 +244,37 @@ impl Manifest {
         }
         if l.failures_before_disable == 0 {
             return Err("key `limits.failures-before-disable`: must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn validate_pages(&self) -> Result<(), String> {
+        if self.per_printer && !self.pages.is_empty() {
+            return Err(
+                "key `pages`: a per-printer plugin would have one page per printer; \
+                        the dashboard links pages of plugins mounted once"
+                    .into(),
+            );
+        }
+        let routes = self.route_specs();
+        for page in &self.pages {
+            let title = page.title.trim();
+            if title.is_empty() || title.chars().count() > 60 {
+                return Err(format!(
+                    "key `pages`: the title {:?} must be 1-60 characters",
+                    page.title
+                ));
+            }
+            let served = routes
+                .iter()
+                .any(|r| r.methods.contains("GET") && r.path == page.path);
+            if !served || page.path.contains('{') {
+                return Err(format!(
+                    "key `pages`: `{}` is not a `GET` route without parameters of `routes`; \
+                     add `\"GET {}\"` to `routes`",
+                    page.path, page.path
+                ));
+            }
         }
         Ok(())
     }
@@ -341,6 +388,33 @@ mod tests {
             let reuse = format!("{GOOD}\n[limits]\ncalls-per-instance = {calls}");
             let err = Manifest::parse(&reuse, "p").unwrap_err();
             assert!(err.contains("limits.calls-per-instance"), "{err}");
+        }
+    }
+
+    #[test]
+    fn pages_must_be_get_routes_without_parameters() {
+        let page = |routes: &str, path: &str, title: &str| {
+            let text = GOOD.replace("[\"GET /greet/{name}\"]", routes);
+            Manifest::parse(
+                &format!("{text}\npages = [{{ title = \"{title}\", path = \"{path}\" }}]"),
+                "p",
+            )
+        };
+        let m = page("[\"GET,POST /\", \"GET /greet/{name}\"]", "/", "Greetings").unwrap();
+        assert_eq!(m.pages[0].title, "Greetings");
+        for (routes, path, title, why) in [
+            ("[\"POST /\"]", "/", "Greetings", "not a `GET` route"),
+            (
+                "[\"GET /greet/{name}\"]",
+                "/greet/{name}",
+                "Greetings",
+                "without parameters",
+            ),
+            ("[\"GET /\"]", "/other", "Greetings", "add `\"GET /other\"`"),
+            ("[\"GET /\"]", "/", "", "1-60 characters"),
+        ] {
+            let err = page(routes, path, title).unwrap_err();
+            assert!(err.contains("key `pages`") && err.contains(why), "{err}");
         }
     }
 

@@ -48,6 +48,9 @@ pub struct PluginContext {
     pub config_json: String,
     /// Where outbound calls may go.
     pub outbound: OutboundPolicy,
+    /// Its path mount (the operator's, or the manifest's default), with `{printer}` for a
+    /// per-printer plugin.
+    pub mount: String,
     /// The core: private, reached through [`grant`](Self::grant).
     services: Arc<Services>,
 }
@@ -69,8 +72,15 @@ impl PluginContext {
             limits: manifest.limits.clone(),
             config_json,
             outbound,
+            mount: manifest.default_mount(),
             services,
         }
+    }
+
+    /// The same context mounted at `mount` (the operator's `[plugins.<id>] mount`).
+    pub fn mounted_at(mut self, mount: String) -> PluginContext {
+        self.mount = mount;
+        self
     }
 
     /// The view of capability `C`, or the WIT error the guest receives when the plugin does not

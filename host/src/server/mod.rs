@@ -136,13 +136,20 @@ pub async fn start(plan: Plan) -> anyhow::Result<Prepared> {
         outbound,
     } in planned
     {
-        let ctx = Arc::new(PluginContext::new(
-            &package.manifest,
-            granted,
-            outbound,
-            settings.config_json().to_string(),
-            services.clone(),
-        ));
+        let mount = settings
+            .mount
+            .clone()
+            .unwrap_or_else(|| package.manifest.default_mount());
+        let ctx = Arc::new(
+            PluginContext::new(
+                &package.manifest,
+                granted,
+                outbound,
+                settings.config_json().to_string(),
+                services.clone(),
+            )
+            .mounted_at(mount),
+        );
         let started = std::time::Instant::now();
         let loaded = LoadedPlugin::load(&engine, package, ctx)?;
         tracing::info!(plugin = %loaded.id(), source = ?loaded.compiled, ms = started.elapsed().as_millis() as u64, "plugin loaded");

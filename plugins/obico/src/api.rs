@@ -83,15 +83,15 @@ pub fn entry(printer: &str, conns: &store::Conns) -> Entry {
     entry
 }
 
-/// The caller; 401 without a valid farm key, 403 when `operate` is needed and the role cannot.
+/// The caller (a farm API key, or the dashboard's session for the plugin's page); 401 without
+/// either, 403 when `operate` is needed and the role cannot.
 fn caller(req: &Request, operate: bool) -> Result<Identity, Error> {
-    let key = auth::api_key(req).ok_or_else(|| {
-        Error::unauthorized(
+    let who = auth::identify(req)?.ok_or_else(|| match auth::api_key(req) {
+        Some(_) => Error::unauthorized("the API key is not valid"),
+        None => Error::unauthorized(
             "this route needs a farm API key: send it as `X-Api-Key: <key>` or `Authorization: Bearer <key>`",
-        )
+        ),
     })?;
-    let who = auth::verify_api_key(key)?
-        .ok_or_else(|| Error::unauthorized("the API key is not valid"))?;
     if operate && !who.role.can_operate() {
         return Err(Error::forbidden(format!(
             "user {} is a {}: linking printers needs an operator or admin",

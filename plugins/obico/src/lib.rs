@@ -13,7 +13,7 @@
 //! - [`status`] and [`reporting`]: the frames and when they go;
 //! - [`messages`] and [`passthru`]: what the server sends;
 //! - [`snapshots`]: the pictures; [`rest`]: the server's REST API;
-//! - [`api`]: the plugin's routes; [`store`]: what outlives a call.
+//! - [`api`]: the plugin's routes; [`page`]: its web page; [`store`]: what outlives a call.
 
 pub mod api;
 pub mod clock;
@@ -22,6 +22,7 @@ pub mod connection;
 pub mod form_data;
 pub mod linking;
 pub mod messages;
+pub mod page;
 pub mod passthru;
 pub mod pause_moves;
 pub mod reporting;
@@ -49,6 +50,7 @@ pub struct Obico;
 impl Plugin for Obico {
     fn router() -> Router {
         Router::new()
+            .get("/", page::show)
             .get("/api/printers", api::list)
             .get("/api/printers/{id}", api::one)
             .post("/api/printers/{id}/link", api::link)

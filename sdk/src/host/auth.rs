@@ -55,6 +55,47 @@ pub fn api_key(req: &crate::Request) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
+/// The farm user logged in to the dashboard in the browser that sent `req`, as the host vouches
+/// for: `None` when there is none.
+///
+/// The host removes any `x-printfarm-user` and `x-printfarm-role` headers a client sends and
+/// sets them itself, for plugins holding the `auth` capability, when the request carries a
+/// valid dashboard session: for `GET`, `HEAD` and `OPTIONS`, and for other methods only with
+/// the session's CSRF token (`X-CSRF-Token`), so a page of another site cannot act as the user.
+/// This is what lets a plugin's own web page (`pages` in `plugin.toml`) open from the
+/// dashboard with no key to type.
+///
+/// ```
+/// use printfarm_sdk::{auth, Request};
+///
+/// let req = Request::builder("GET", "/")
+///     .header("x-printfarm-user", "ann")
+///     .header("x-printfarm-role", "operator")
+///     .build();
+/// let who = auth::dashboard_user(&req).unwrap();
+/// assert_eq!((who.user.as_str(), who.role.can_operate()), ("ann", true));
+/// ```
+pub fn dashboard_user(req: &crate::Request) -> Option<Identity> {
+    let user = req.header("x-printfarm-user")?.to_string();
+    let role = match req.header("x-printfarm-role")? {
+        "admin" => Role::Admin,
+        "operator" => Role::Operator,
+        "viewer" => Role::Viewer,
+        _ => return None,
+    };
+    Some(Identity { user, role })
+}
+
+/// Who sent `req`: the owner of its API key ([`api_key`], checked with [`verify_api_key`]), or
+/// else the dashboard user ([`dashboard_user`]). `None` when neither; a key that belongs to
+/// nobody is `None` too, even with a dashboard session beside it.
+pub fn identify(req: &crate::Request) -> Result<Option<Identity>, HostError> {
+    match api_key(req) {
+        Some(key) => verify_api_key(key),
+        None => Ok(dashboard_user(req)),
+    }
+}
+
 /// Checks an API key. `None` when it belongs to nobody.
 pub fn verify_api_key(key: &str) -> Result<Option<Identity>, HostError> {
     host_call!("auth::verify_api_key", raw::verify_api_key(key))

@@ -76,7 +76,7 @@ async function start(session) {
   document.body.classList.toggle("viewer", !canOperate());
   document.body.classList.toggle("admin", isAdmin());
   $("#views").hidden = false;
-  await show("farm");
+  await showFromUrl({ push: false });
   listen();
 }
 
@@ -250,15 +250,56 @@ $("#state-filter").addEventListener("change", render);
 const VIEWS = { farm: refresh, printer: loadPrinter, queue: loadQueue, library: loadLibrary, history: loadHistory, admin: loadAdmin };
 app.view = "farm";
 
-async function show(view) {
+/**
+ * Shows a view. Its address goes into the URL (`#/queue`, `#/printer/v1`), so reloads, links
+ * and the back button work; `focus` moves the keyboard focus to the view, as a page change
+ * would, when the user asked for it.
+ */
+async function show(view, { focus = true, push = true } = {}) {
   app.view = view;
   for (const name of Object.keys(VIEWS)) $(`#${name}`).hidden = name !== view;
-  if (view !== "printer") app.printer = null;
+  if (view !== "printer") { app.printer = null; clearInterval(app.terminal.timer); }
   for (const b of document.querySelectorAll("[data-view]")) {
     if (b.dataset.view === view) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   }
+  const hash = view === "printer" ? `#/printer/${encodeURIComponent(app.printer)}` : `#/${view}`;
+  if (push && location.hash !== hash) history.pushState(null, "", hash);
+  if (focus) $(`#${view}`).focus({ preventScroll: false });
   try { await VIEWS[view](); } catch (e) { say(e.message); }
 }
+
+/** The view the URL names (`#/printer/v1`), or the farm. */
+function showFromUrl(options) {
+  const [, view, id] = location.hash.split("/");
+  if (view === "printer" && id) { app.printer = decodeURIComponent(id); return show("printer", options); }
+  return show(VIEWS[view] && view !== "printer" ? view : "farm", options);
+}
+
+window.addEventListener("popstate", () => { if (app.session) showFromUrl({ push: false }); });
+
+// Keyboard shortcuts, only while no field has the focus (a typed "1" is text there).
+const SHORTCUTS = { 1: "farm", 2: "queue", 3: "library", 4: "history", 5: "admin" };
+document.addEventListener("keydown", (e) => {
+  if (!app.session || e.ctrlKey || e.metaKey || e.altKey) return;
+  const typing = e.target.closest("input, select, textarea, [contenteditable]");
+  if (e.key === "Escape") {
+    if (!$("#print-form").hidden) { $("#print-form").hidden = true; return; }
+    if (!typing && app.view !== "farm") show("farm");
+    return;
+  }
+  if (typing) return;
+  const view = SHORTCUTS[e.key];
+  if (view && (view !== "admin" || isAdmin())) { e.preventDefault(); show(view); }
+  else if (e.key === "/") { e.preventDefault(); if (app.view !== "farm") show("farm", { focus: false }); $("#state-filter").focus(); }
+  else if (e.key === "?") toggleShortcuts();
+});
+
+function toggleShortcuts() {
+  const panel = $("#shortcuts");
+  panel.hidden = !panel.hidden;
+  $("#keys-help").setAttribute("aria-expanded", String(!panel.hidden));
+}
+$("#keys-help").addEventListener("click", toggleShortcuts);
 
 for (const b of document.querySelectorAll("[data-view]")) b.addEventListener("click", () => show(b.dataset.view));
 
@@ -277,6 +318,7 @@ async function loadPrinter() {
   ]);
   app.printers.set(id, p);
   app.samples = samples.map((s) => ({ time: s.time_ms, readings: s.readings }));
+  await startTerminal();
   $("#printer-name").textContent = p.name;
   const state = $("#printer-state");
   state.textContent = p.held ? "held" : p.state;
@@ -324,18 +366,47 @@ function drawChart() {
   $("#chart-legend").textContent = `${sensors.join(", ")}: actual (solid) and target (dashed), last ${minutes} min`;
 }
 
-function terminal(line) {
+// The terminal shows the printer's own ring of recent lines (both ways, every `ok` and report),
+// polled while the printer view is open; its filters hide the chatty lines.
+app.terminal = { after: 0, timer: null };
+const CHATTER = { temps: /^(ok )?\s*(T\d?|B):-?[\d.]+/, oks: /^ok\b\s*$|^N\d+ M105\*\d+$/, busy: /^echo:busy|^wait$/ };
+
+function terminal(line, cls) {
   const pre = $("#terminal");
-  pre.append(line + "\n");
-  while (pre.childNodes.length > 500) pre.removeChild(pre.firstChild);
-  pre.scrollTop = pre.scrollHeight;
+  const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  const row = h("span", cls ? { class: cls } : {}, line + "\n");
+  for (const [name, re] of Object.entries(CHATTER)) if (re.test(line.replace(/^(Send|Recv): /, ""))) row.dataset.chatter = name;
+  pre.append(row);
+  while (pre.childNodes.length > 1000) pre.removeChild(pre.firstChild);
+  if (atEnd) pre.scrollTop = pre.scrollHeight;
+}
+
+async function pollTerminal() {
+  const id = app.printer;
+  if (!id || document.hidden) return;
+  const page = await api("GET", `/printers/${encodeURIComponent(id)}/terminal?after=${app.terminal.after}`);
+  if (id !== app.printer) return;
+  if (page.skipped && app.terminal.after) terminal("… (lines skipped)", "muted");
+  for (const l of page.lines) terminal(`${l.direction === "sent" ? "Send" : "Recv"}: ${l.text}`, l.direction);
+  app.terminal.after = page.last_seq;
+}
+
+function startTerminal() {
+  $("#terminal").replaceChildren();
+  app.terminal.after = 0;
+  clearInterval(app.terminal.timer);
+  app.terminal.timer = setInterval(() => pollTerminal().catch(() => {}), 1000);
+  return pollTerminal();
+}
+
+for (const name of Object.keys(CHATTER)) {
+  $(`#hide-${name}`).addEventListener("change", (e) => $("#terminal").classList.toggle(`hide-${name}`, e.target.checked));
 }
 
 async function sendCommands(commands) {
   const id = app.printer;
-  for (const c of commands) terminal(`> ${c}`);
-  try { await api("POST", `/printers/${encodeURIComponent(id)}/commands`, { commands }); }
-  catch (e) { terminal(`! ${e.message}`); }
+  try { await api("POST", `/printers/${encodeURIComponent(id)}/commands`, { commands }); await pollTerminal(); }
+  catch (e) { terminal(`! ${e.message}`, "error"); }
 }
 
 $("#printer-back").addEventListener("click", () => show("farm"));
@@ -619,6 +690,7 @@ async function loadAdmin() {
     h("div", { class: "row", "data-plugin": p.id }, h("span", { class: "grow" }, `${p.name || p.id} ${p.version}`,
       h("span", { class: "muted" }, ` — ${p.state}` + (p.reason ? ` (${p.reason})` : "")
         + `; grants: ${p.capabilities_granted.join(", ") || "none"}; ${p.calls} calls, ${p.failures} failures`)),
+      ...(p.state === "enabled" ? p.pages : []).map((page) => h("a", { href: page.url, class: "button" }, page.title)),
       h("button", { type: "button", onclick: (e) => showConfig(p.id, e.target.closest(".row")) }, "Config"))));
 }
 
@@ -730,7 +802,7 @@ for (const b of document.querySelectorAll("[data-bulk]")) {
 function listen() {
   if (app.events) app.events.close();
   const live = $("#live");
-  const es = new EventSource(`${API}/events?types=printer-state,temperatures,progress,print,printer-log,files,jobs,key-request`);
+  const es = new EventSource(`${API}/events?types=printer-state,temperatures,progress,print,files,jobs,key-request`);
   app.events = es;
   es.onopen = () => { live.textContent = "live"; live.classList.add("on"); };
   es.onerror = () => { live.textContent = "reconnecting…"; live.classList.remove("on"); };
@@ -742,7 +814,11 @@ function listen() {
   es.addEventListener("temperatures", (e) => {
     for (const [id, t] of Object.entries(JSON.parse(e.data).printers)) {
       update(id, (p) => { p.temperatures = t.readings; });
-      if (id === app.printer) { app.samples.push({ time: t.time, readings: t.readings }); drawChart(); }
+      if (id === app.printer) {
+        app.samples.push({ time: t.time, readings: t.readings });
+        if (app.samples.length > 2000) app.samples.splice(0, app.samples.length - 1800);
+        drawChart();
+      }
     }
   });
   es.addEventListener("progress", (e) => {
@@ -754,10 +830,6 @@ function listen() {
   es.addEventListener("key-request", () => { if (app.view === "admin") loadAdmin(); });
   // A file stored, removed or analysed: the library view shows it.
   es.addEventListener("files", () => { if (app.view === "library") refreshSoon(); });
-  es.addEventListener("printer-log", (e) => {
-    const d = JSON.parse(e.data);
-    if (d.printer === app.printer) terminal(d.line);
-  });
 }
 
 // Camera pictures are refreshed every 10 s while the farm view shows.

@@ -59,6 +59,7 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .routes(routes!(printers::list))
         .routes(routes!(printers::get_one))
         .routes(routes!(printers::temperatures))
+        .routes(routes!(printers::terminal))
         .routes(routes!(printers::snapshot))
         .routes(routes!(printers::connect))
         .routes(routes!(printers::disconnect))

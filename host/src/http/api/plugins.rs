@@ -27,10 +27,21 @@ pub struct PluginView {
     capabilities_granted: Vec<String>,
     outbound_hosts: Vec<String>,
     events: Vec<String>,
+    /// Its own web pages, to link from the dashboard.
+    pages: Vec<PageLink>,
     /// `state` (`enabled`/`disabled`), `reason`, call and failure counts.
     #[serde(flatten)]
     #[schema(value_type = Object)]
     status: PluginStatus,
+}
+
+/// A page of a plugin's own.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PageLink {
+    /// The link's text.
+    title: String,
+    /// Its path on the host (`/obico/`).
+    url: String,
 }
 
 fn view(p: &LoadedPlugin) -> PluginView {
@@ -49,6 +60,14 @@ fn view(p: &LoadedPlugin) -> PluginView {
         capabilities_granted: p.ctx.grants.effective().map(|c| c.to_string()).collect(),
         outbound_hosts: p.ctx.outbound.origins(),
         events: m.events.clone(),
+        pages: m
+            .pages
+            .iter()
+            .map(|page| PageLink {
+                title: page.title.clone(),
+                url: format!("{}{}", p.ctx.mount.trim_end_matches('/'), page.path),
+            })
+            .collect(),
         status: p.status(),
     }
 }

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use printfarm_core::identity::{Identity, Role};
 use printfarm_serial::supervisor::Printer;
+use printfarm_serial::terminal::TERMINAL_LINES;
 use serde::Deserialize;
 
 use super::auth::require;
@@ -61,6 +62,36 @@ pub async fn temperatures(
     Ok(Json(
         state.host.services.printers.temperature_history(&id, limit),
     ))
+}
+
+/// Which terminal lines to return.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalQuery {
+    /// Only lines after this sequence number (the `last_seq` of the previous answer; default 0:
+    /// every line kept).
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many lines, the newest (default and most: `TERMINAL_LINES`, 500).
+    pub limit: Option<usize>,
+}
+
+/// The printer's terminal: the last lines sent to and received from it over its serial link,
+/// every `ok` and temperature report included, oldest first. Poll with `after` set to the
+/// previous answer's `last_seq`; `skipped` says lines were lost in between.
+#[utoipa::path(get, path = "/api/printers/{id}/terminal", tag = "printers",
+    params(("id" = String, Path, description = "printer id"), TerminalQuery),
+    responses((status = 200, body = Object,
+        description = "`{lines: [{seq, time_ms, direction: sent|received, text}], last_seq, skipped}`"),
+        (status = 404)))]
+pub async fn terminal(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<TerminalQuery>,
+) -> ApiResult<Json<printfarm_serial::terminal::TerminalPage>> {
+    let limit = q.limit.unwrap_or(TERMINAL_LINES).min(TERMINAL_LINES);
+    Ok(Json(printer(&state, &id)?.terminal().since(q.after, limit)))
 }
 
 /// A picture of the printer: its webcam's snapshot (`webcam-snapshot` in its config), or for a

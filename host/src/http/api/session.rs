@@ -55,6 +55,42 @@ pub fn sets_session_cookie(value: &str) -> bool {
     value.split('=').next().map(str::trim) == Some(COOKIE)
 }
 
+/// The header in which the host tells a plugin's route the dashboard user behind the request.
+pub const DASHBOARD_USER_HEADER: &str = "x-printfarm-user";
+/// The header in which the host tells a plugin's route that user's role.
+pub const DASHBOARD_ROLE_HEADER: &str = "x-printfarm-role";
+
+/// Whether a request header is one only the host may set for plugins (a client's own copy is
+/// removed before the plugin sees the request).
+pub fn is_dashboard_identity_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case(DASHBOARD_USER_HEADER)
+        || name.eq_ignore_ascii_case(DASHBOARD_ROLE_HEADER)
+}
+
+/// The dashboard user behind a request's session cookie, for a plugin's route: a read, or a
+/// change that carries the session's CSRF token (as the host API asks). `None` otherwise: no
+/// cookie, an ended session, or a change a page of another site could have forged.
+pub async fn dashboard_identity(
+    ids: &Identities,
+    reads: bool,
+    headers: &HeaderMap,
+) -> Option<Identity> {
+    let token = cookie_token(headers)?;
+    if !reads {
+        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if sent != Some(Identities::csrf_token(&token).as_str()) {
+            return None;
+        }
+    }
+    match ids.check_session(&token).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::warn!(error = %e, "checking a dashboard session for a plugin route failed");
+            None
+        }
+    }
+}
+
 /// The token of the session a request was authenticated by (absent for API keys).
 #[derive(Debug, Clone)]
 pub struct SessionToken(pub String);

@@ -13,6 +13,7 @@ use crate::engine::control::{Control, ControlError, EngineEvent, SessionEnd};
 use crate::engine::progress::Origin;
 use crate::protocol::line::write_numbered;
 use crate::protocol::reply::{self, Reply};
+use crate::terminal::Direction;
 
 /// Between two `M110 N0` probes during the handshake.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
@@ -30,6 +31,7 @@ impl Session {
         loop {
             self.out.clear();
             write_numbered(&mut self.out, 0, "M110 N0");
+            self.terminal.record(Direction::Sent, &self.out);
             self.flush().await?;
             let until = (Instant::now() + PROBE_INTERVAL).min(deadline);
             if self

@@ -41,6 +41,7 @@ use super::history::History;
 use super::window::{Limits, Window, MARLIN_RX_BYTES};
 use crate::protocol::line;
 use crate::protocol::reply::{self, FirmwareInfo, Reply};
+use crate::terminal::{Direction, Terminal};
 use crate::transport;
 
 /// Progress events are sent at most this often per printer.
@@ -58,6 +59,7 @@ pub async fn run(
     config: EngineConfig,
     control: &mut mpsc::Receiver<Control>,
     events: &mpsc::UnboundedSender<EngineEvent>,
+    terminal: Terminal,
 ) -> SessionEnd {
     let port = match transport::open(&config.port, config.baud) {
         Ok(port) => port,
@@ -65,7 +67,7 @@ pub async fn run(
             return SessionEnd::Gone(format!("cannot open {}: {error}", config.port.display()))
         }
     };
-    let mut session = Session::new(config, port, events.clone());
+    let mut session = Session::new(config, port, events.clone(), terminal);
     let end = match session.handshake(control).await {
         Ok(()) => session.stream(control).await,
         Err(end) => end,
@@ -91,6 +93,8 @@ struct Session {
     config: EngineConfig,
     port: transport::Port,
     events: mpsc::UnboundedSender<EngineEvent>,
+    /// Where every line written and read is recorded.
+    terminal: Terminal,
     /// Bytes received after the last complete line.
     rx: Vec<u8>,
     /// Bytes to write.
@@ -176,6 +180,7 @@ impl Session {
         config: EngineConfig,
         port: transport::Port,
         events: mpsc::UnboundedSender<EngineEvent>,
+        terminal: Terminal,
     ) -> Session {
         let limits = if config.send_ahead
             && (config.rx_buffer.is_some() || config.command_buffer.is_some())
@@ -188,6 +193,7 @@ impl Session {
         Session {
             port,
             events,
+            terminal,
             rx: Vec::with_capacity(READ_CHUNK),
             out: Vec::with_capacity(1024),
             next_number: 1,
@@ -349,6 +355,7 @@ impl Session {
     /// The next complete line received, without its line ending.
     fn take_line(&mut self) -> Option<String> {
         let end = self.rx.iter().position(|&b| b == b'\n')?;
+        self.terminal.record(Direction::Received, &self.rx[..end]);
         let line = line::text(&self.rx[..end])
             .trim_end_matches('\r')
             .to_string();
@@ -366,6 +373,7 @@ impl Session {
         while let Some(end) = data[start..].iter().position(|&b| b == b'\n') {
             let raw = &data[start..start + end];
             start += end + 1;
+            self.terminal.record(Direction::Received, raw);
             let text = line::text(raw);
             tracing::trace!(line = %text, "received");
             if let Err(end) = self.handle_reply(reply::parse(text.trim_end_matches('\r'))) {

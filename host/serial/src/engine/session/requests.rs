@@ -7,6 +7,7 @@ use super::Session;
 use crate::engine::control::{Control, EngineEvent, SessionEnd};
 use crate::protocol::line::{is_code, strip};
 use crate::protocol::reply::Action;
+use crate::terminal::Direction;
 
 impl Session {
     pub(super) fn on_action(&mut self, action: Action) {
@@ -58,6 +59,8 @@ impl Session {
     pub(super) async fn emergency_stop(&mut self) -> SessionEnd {
         // Ahead of everything: nothing queued or pending is written before it.
         self.out.clear();
+        self.terminal
+            .record(Direction::Sent, b"M112\nM104 S0\nM140 S0\n");
         let _ = self.port.write_all(b"M112\n").await;
         let _ = self.port.write_all(b"M104 S0\nM140 S0\n").await;
         let _ = self.port.flush().await;

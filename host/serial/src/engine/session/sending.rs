@@ -12,6 +12,7 @@ use crate::engine::liveness::is_long_running;
 use crate::engine::progress::Origin;
 use crate::engine::window::InFlight;
 use crate::protocol::line::{strip, write_numbered};
+use crate::terminal::Direction;
 
 /// What a queued command is for, so its acknowledgement can be recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,7 @@ impl Session {
                 long: false,
                 sent_at: now,
             });
+            self.terminal.record(Direction::Sent, &self.scratch);
             self.out.extend_from_slice(&self.scratch);
             self.probe_lines.push(number);
             self.next_number += 1;
@@ -79,6 +81,7 @@ impl Session {
                     long: line.long,
                     sent_at: now,
                 });
+                self.terminal.record(Direction::Sent, &line.wire);
                 self.out.extend_from_slice(&line.wire);
                 self.cursor += 1;
                 continue;
@@ -134,6 +137,7 @@ impl Session {
                 long,
                 sent_at: now,
             });
+            self.terminal.record(Direction::Sent, &self.scratch);
             self.out.extend_from_slice(&self.scratch);
             self.next_number += 1;
             self.cursor = self.next_number;
@@ -206,6 +210,7 @@ impl Session {
     pub(super) fn write_raw(&mut self, bytes: &[u8]) {
         // Non-blocking write on the raw fd: these few bytes fit in any tty buffer, and when
         // the device is gone there is nobody to tell.
+        self.terminal.record(Direction::Sent, bytes);
         let _ = self.port.try_write_all(bytes);
     }
 
