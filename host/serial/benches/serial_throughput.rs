@@ -65,6 +65,10 @@ fn main() {
     let dense = dense_gcode(dir.path(), "dense.gcode", 2_500);
 
     println!("printfarm serial engine benchmark (virtual printer on real ptys)");
+    if runs("terminal") {
+        println!();
+        terminal_cost();
+    }
     if runs("instant") {
         println!();
         instant(&runtime, dir.path(), &big, instant_runs);
@@ -146,6 +150,29 @@ fn main() {
 /// each next to the pty floor measured just before it. On a shared virtual machine about one run
 /// in five is much slower (down to half the usual rate) while the next is not, and the pty floor
 /// swings as much, so the median is the figure and the range is shown.
+/// What the terminal ring adds per line: every line written and read is recorded (a lock, a
+/// copy, the time), on the engine's path.
+fn terminal_cost() {
+    use printfarm_serial::terminal::{Direction, Terminal};
+    let terminal = Terminal::default();
+    let lines: Vec<Vec<u8>> = (0..1000)
+        .map(|i| format!("N{i} G1 X{}.5 Y10 E{i}.2 F1200*{}", i % 200, i % 97).into_bytes())
+        .collect();
+    let rounds = 1000;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for line in &lines {
+            terminal.record(Direction::Sent, line);
+            terminal.record(Direction::Received, b"ok");
+        }
+    }
+    let per_line = started.elapsed().as_nanos() as f64 / (rounds * lines.len()) as f64;
+    println!(
+        "terminal ring: {per_line:.0} ns per line and its ok (both recorded), {:.2} % of a line at 26 900 lines/s",
+        100.0 * per_line / (1e9 / 26_900.0)
+    );
+}
+
 fn instant(runtime: &tokio::runtime::Runtime, dir: &Path, file: &Path, count: usize) {
     for (label, advanced_ok) in [("ping-pong", false), ("send-ahead", true)] {
         let mut rates = Vec::new();
