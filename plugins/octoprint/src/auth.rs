@@ -13,6 +13,8 @@ pub enum Access {
     Read,
     /// A key of a user who may change state (operators and admins).
     Control,
+    /// An admin's key (OctoPrint's SYSTEM, SETTINGS and ADMIN permissions).
+    Admin,
 }
 
 /// The authenticated caller of a request.
@@ -45,7 +47,12 @@ pub fn optional(req: &Request) -> Result<Option<Caller>, Error> {
 /// The caller, who must hold a valid key granting `access`; 403 otherwise.
 pub fn require(req: &Request, access: Access) -> Result<Caller, Error> {
     let caller = optional(req)?.ok_or_else(forbidden)?;
-    if access == Access::Control && !caller.identity.role.can_operate() {
+    let allowed = match access {
+        Access::Read => true,
+        Access::Control => caller.identity.role.can_operate(),
+        Access::Admin => caller.identity.role == Role::Admin,
+    };
+    if !allowed {
         return Err(forbidden());
     }
     Ok(caller)

@@ -7,6 +7,10 @@ use serde_json::{Map, Value};
 pub const FORBIDDEN: &str = "You don't have the permission to access the requested resource. \
 It is either read-protected or not readable by the server.";
 
+/// Flask's message for a path nothing serves, which OctoPrint answers as `{"error": …}`.
+pub const NOT_FOUND: &str = "The requested URL was not found on the server. If you entered the \
+URL manually please check your spelling and try again.";
+
 /// 403 as OctoPrint answers it for a missing, invalid or insufficient key.
 pub fn forbidden() -> Error {
     Error::forbidden(FORBIDDEN)

@@ -15,10 +15,14 @@ pub mod appkeys;
 pub mod auth;
 pub mod errors;
 pub mod files;
+pub mod interface;
 pub mod job;
 pub mod printer;
 pub mod push;
 pub mod settings;
+pub mod system;
+pub mod timelapse;
+pub mod web;
 
 use printfarm_sdk::events::Event;
 use printfarm_sdk::push::{Connection, ConnectionId, Message};
@@ -38,11 +42,13 @@ impl Plugin for OctoPrint {
             .get("/api/settings", settings::settings)
             .route("GET,POST", "/api/connection", settings::connection)
             .get("/api/printer", printer::get)
-            .post("/api/printer/tool", printer::tool)
-            .post("/api/printer/bed", printer::bed)
-            .post("/api/printer/chamber", printer::chamber)
+            .route("GET,POST", "/api/printer/tool", printer::tool)
+            .route("GET,POST", "/api/printer/bed", printer::bed)
+            .route("GET,POST", "/api/printer/chamber", printer::chamber)
             .post("/api/printer/printhead", printer::printhead)
             .post("/api/printer/command", printer::command)
+            .get("/api/printer/command/custom", printer::custom_controls)
+            .get("/api/printer/error", printer::error)
             .route("GET,POST", "/api/printer/sd", printer::sd)
             .route("GET,POST", "/api/job", job::job)
             .get("/api/files", files::list_all)
@@ -54,11 +60,26 @@ impl Plugin for OctoPrint {
             )
             .get("/downloads/files/{location}/{*path}", files::download)
             .get("/api/printerprofiles", settings::printer_profiles)
-            .get("/api/system/commands", settings::system_commands)
-            .post(
-                "/api/system/commands/{source}/{action}",
-                settings::system_command,
-            )
+            .get("/api/system/commands", system::commands)
+            .get("/api/system/commands/{source}", system::commands_of)
+            .post("/api/system/commands/{source}/{action}", system::run_command)
+            .get("/api/system/info", system::info)
+            .get("/api/system/usage", system::usage)
+            .get("/api/system/startup", system::startup)
+            .route("GET,POST", "/api/setup/wizard", interface::wizard)
+            .get("/api/settings/templates", interface::templates)
+            .get("/api/languages", interface::languages)
+            .get("/api/timelapse", timelapse::list)
+            .get("/api/slicing", timelapse::slicers)
+            .get("/", web::index)
+            .get("/login", web::login)
+            .get("/login/", web::login)
+            .get("/online.txt", web::online_txt)
+            .get("/online.gif", web::pixel)
+            .get("/cached.gif", web::pixel)
+            .get("/robots.txt", web::robots)
+            .get("/reverse_proxy_test/", web::reverse_proxy_test)
+            .get("/plugin/discovery/discovery.xml", web::discovery_xml)
             .get("/sockjs/info", push::info)
             .get("/plugin/appkeys/probe", appkeys::probe)
             .post("/plugin/appkeys/request", appkeys::request)

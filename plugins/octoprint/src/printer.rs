@@ -22,6 +22,15 @@ pub fn is_operational(p: &PrinterInfo) -> bool {
     )
 }
 
+/// Whether OctoPrint's `is_printing()` holds: printing, pausing or cancelling, not paused. Jog
+/// and extrude are allowed while paused (to clear a nozzle, move the head away).
+pub fn is_printing(p: &PrinterInfo) -> bool {
+    matches!(
+        p.state,
+        PrinterState::Printing | PrinterState::Pausing | PrinterState::Cancelling
+    )
+}
+
 /// Whether a print may start: operational and idle.
 pub fn is_ready(p: &PrinterInfo) -> bool {
     p.state == PrinterState::Operational
@@ -85,44 +94,10 @@ pub fn get(req: &Request) -> Result<Response, Error> {
         .unwrap_or_default();
     let mut out = Map::new();
     if !exclude.iter().any(|e| e == "temperature") {
-        let offsets = offsets(id)?;
-        let mut temps = Map::new();
-        for t in &p.temperatures {
-            temps.insert(
-                t.sensor.clone(),
-                json!({
-                    "actual": t.actual,
-                    "target": t.target,
-                    "offset": offsets.get(&t.sensor).copied().unwrap_or(0.0),
-                }),
-            );
-        }
-        if req
-            .query_param("history")
-            .is_some_and(|h| errors::truthy(&h))
-        {
-            let limit = req
-                .query_param("limit")
-                .and_then(|l| l.parse::<u32>().ok())
-                .unwrap_or(300);
-            let samples = printers::temperature_history(id, limit).map_err(host)?;
-            let history: Vec<Value> = samples
-                .iter()
-                .map(|s| {
-                    let mut entry = Map::new();
-                    entry.insert("time".into(), json!(s.time / 1000));
-                    for t in &s.readings {
-                        entry.insert(
-                            t.sensor.clone(),
-                            json!({"actual": t.actual, "target": t.target}),
-                        );
-                    }
-                    Value::Object(entry)
-                })
-                .collect();
-            temps.insert("history".into(), Value::Array(history));
-        }
-        out.insert("temperature".into(), Value::Object(temps));
+        out.insert(
+            "temperature".into(),
+            Value::Object(temperature_data(req, &p, |_| true, true)?),
+        );
     }
     if !exclude.iter().any(|e| e == "sd") {
         out.insert("sd".into(), json!({"ready": false}));
@@ -131,6 +106,95 @@ pub fn get(req: &Request) -> Result<Response, Error> {
         out.insert("state".into(), state_object(&p));
     }
     Ok(Response::ok_json(&Value::Object(out)))
+}
+
+/// The printer's current temperatures (`{sensor: {actual, target, offset}}`) of the sensors
+/// `keep` accepts, and with `?history=true` (and `limit`, default 300) the recent samples under
+/// `history`. OctoPrint filters the history entries with the same rule, so the per-heater
+/// routes drop each entry's `time` (`with_time` false) while `/api/printer` keeps it.
+fn temperature_data(
+    req: &Request,
+    p: &PrinterInfo,
+    keep: impl Fn(&str) -> bool,
+    with_time: bool,
+) -> Result<Map<String, Value>, Error> {
+    let offsets = offsets(&p.id)?;
+    let mut temps = Map::new();
+    for t in p.temperatures.iter().filter(|t| keep(&t.sensor)) {
+        temps.insert(
+            t.sensor.clone(),
+            json!({
+                "actual": t.actual,
+                "target": t.target,
+                "offset": offsets.get(&t.sensor).copied().unwrap_or(0.0),
+            }),
+        );
+    }
+    let wants_history = req
+        .query_param("history")
+        .is_some_and(|h| errors::truthy(&h));
+    if wants_history {
+        // A limit that is not a plain number is ignored, as OctoPrint does.
+        let limit = req
+            .query_param("limit")
+            .and_then(|l| l.parse::<u32>().ok())
+            .unwrap_or(300);
+        let samples = printers::temperature_history(&p.id, limit).map_err(host)?;
+        let history: Vec<Value> = samples
+            .iter()
+            .map(|s| {
+                let mut entry = Map::new();
+                if with_time {
+                    entry.insert("time".into(), json!(s.time / 1000));
+                }
+                for t in s.readings.iter().filter(|t| keep(&t.sensor)) {
+                    entry.insert(
+                        t.sensor.clone(),
+                        json!({"actual": t.actual, "target": t.target}),
+                    );
+                }
+                Value::Object(entry)
+            })
+            .collect();
+        temps.insert("history".into(), Value::Array(history));
+    }
+    Ok(temps)
+}
+
+/// `GET /api/printer/tool`, `/bed`, `/chamber`: one kind of heater's temperatures (409 while
+/// not operational, or without that heater).
+fn heater_state(req: &Request, kind: &str) -> Result<Response, Error> {
+    auth::require(req, Access::Read)?;
+    let id = req.require_printer()?;
+    let p = operational(id)?;
+    let (bed, chamber) = heaters(&p);
+    if (kind == "bed" && !bed) || (kind == "chamber" && !chamber) {
+        return Err(Error::conflict(format!("Printer does not have a heated {kind}")));
+    }
+    let data = if kind == "tool" {
+        temperature_data(req, &p, |s| s.starts_with("tool"), false)?
+    } else {
+        temperature_data(req, &p, |s| s == kind, false)?
+    };
+    Ok(Response::ok_json(&Value::Object(data)))
+}
+
+/// `GET /api/printer/error`: the last error, empty strings when there was none.
+pub fn error(req: &Request) -> Result<Response, Error> {
+    auth::require(req, Access::Read)?;
+    let id = req.require_printer()?;
+    let p = printers::get(id).map_err(host)?;
+    let (error, reason) = match (p.state, p.state_reason) {
+        (PrinterState::Error, Some(why)) => (why, "firmware"),
+        _ => (String::new(), ""),
+    };
+    Ok(Response::ok_json(&json!({"error": error, "reason": reason})))
+}
+
+/// `GET /api/printer/command/custom`: the farm configures no custom control panels.
+pub fn custom_controls(req: &Request) -> Result<Response, Error> {
+    auth::require(req, Access::Read)?;
+    Ok(Response::ok_json(&json!({"controls": []})))
 }
 
 /// Checks a temperature target or offset value.
@@ -210,6 +274,9 @@ fn set_factor(
 
 /// `POST /api/printer/tool`: `target`, `offset`, `select`, `extrude`, `flowrate`.
 pub fn tool(req: &Request) -> Result<Response, Error> {
+    if req.method() == "GET" {
+        return heater_state(req, "tool");
+    }
     auth::require(req, Access::Control)?;
     let id = req.require_printer()?;
     let p = operational(id)?;
@@ -226,8 +293,8 @@ pub fn tool(req: &Request) -> Result<Response, Error> {
             printers::send_commands(id, [format!("T{n}")]).map_err(host)?;
         }
         "extrude" => {
-            if p.state.is_busy() {
-                return Err(Error::conflict("Printer is currently printing or paused"));
+            if is_printing(&p) {
+                return Err(Error::conflict("Printer is currently printing"));
             }
             let amount = errors::required_number(&cmd.data, "amount")?;
             let speed = errors::number(&cmd.data, "speed")?.unwrap_or(300.0);
@@ -250,6 +317,9 @@ pub fn tool(req: &Request) -> Result<Response, Error> {
 
 /// `POST /api/printer/bed` and `/chamber`: `target`, `offset`; 409 without such a heater.
 fn heater(req: &Request, heater: &str) -> Result<Response, Error> {
+    if req.method() == "GET" {
+        return heater_state(req, heater);
+    }
     auth::require(req, Access::Control)?;
     let id = req.require_printer()?;
     let p = operational(id)?;
@@ -294,14 +364,16 @@ pub fn chamber(req: &Request) -> Result<Response, Error> {
 }
 
 /// `POST /api/printer/printhead`: `jog`, `home`, `feedrate`. Jog and home are refused (409)
-/// while printing; the feed rate may change then.
+/// while printing, not while paused; the feed rate may change any time.
 pub fn printhead(req: &Request) -> Result<Response, Error> {
     auth::require(req, Access::Control)?;
     let id = req.require_printer()?;
     let p = operational(id)?;
     let cmd = errors::command(req, &["jog", "home", "feedrate"])?;
-    if cmd.name != "feedrate" && p.state.is_busy() {
-        return Err(Error::conflict("Printer is currently printing or paused"));
+    if cmd.name != "feedrate" && is_printing(&p) {
+        return Err(Error::conflict(
+            "Printer is not operational or currently printing",
+        ));
     }
     match cmd.name.as_str() {
         "jog" => {
@@ -342,6 +414,17 @@ pub fn command(req: &Request) -> Result<Response, Error> {
     let id = req.require_printer()?;
     operational(id)?;
     let data = errors::json_object(req)?;
+    let has = |k: &str| data.contains_key(k);
+    if has("command") && has("commands") {
+        return Err(Error::bad_request(
+            "'command' and 'commands' are mutually exclusive",
+        ));
+    }
+    if (has("command") || has("commands")) && has("script") {
+        return Err(Error::bad_request(
+            "'command'/'commands' and 'script' are mutually exclusive",
+        ));
+    }
     let mut lines = Vec::new();
     if let Some(c) = data.get("command") {
         lines.push(
@@ -365,7 +448,7 @@ pub fn command(req: &Request) -> Result<Response, Error> {
         return Err(Error::not_found("Unknown script"));
     } else {
         return Err(Error::bad_request(
-            "Need either a single command or a list of commands",
+            "Need one of 'command', 'commands' or 'script'",
         ));
     }
     // A client may send several lines in one string.

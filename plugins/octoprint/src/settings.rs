@@ -1,5 +1,5 @@
-//! The server-level endpoints: version, server, login, current user, settings, connection,
-//! printer profiles and system commands.
+//! The server-level endpoints: version, server, login, current user, settings, connection and
+//! printer profiles.
 
 use printfarm_sdk::auth::{self as farm_auth, Role};
 use printfarm_sdk::printers::{self, PrinterInfo, PrinterState};
@@ -312,20 +312,6 @@ pub fn printer_profiles(req: &Request) -> Result<Response, Error> {
     let mut profiles = serde_json::Map::new();
     profiles.insert(profile_id(&p), profile(req, &p));
     Ok(Response::ok_json(&json!({"profiles": profiles})))
-}
-
-/// `GET /api/system/commands`: none (the farm's machine is not the clients' to restart).
-pub fn system_commands(req: &Request) -> Result<Response, Error> {
-    auth::require(req, Access::Read)?;
-    Ok(Response::ok_json(
-        &json!({"core": [], "custom": [], "plugin": []}),
-    ))
-}
-
-/// `POST /api/system/commands/{source}/{action}`: no command exists, so 404 after the auth check.
-pub fn system_command(req: &Request) -> Result<Response, Error> {
-    auth::require(req, Access::Control)?;
-    Err(Error::not_found("Command not found"))
 }
 
 #[cfg(test)]
