@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 pub mod brender_manager;
 pub mod obico_standin;
+pub mod octoprint_client;
 pub mod octoprint_marlin;
 
 /// The workspace's target directory (tests run from target/debug/deps/).

@@ -2,80 +2,11 @@
 //! plugin and virtual printers, replaying request by request what PrusaSlicer, Cura and Home
 //! Assistant send, plus OctoPrint's auth rules and its answers to bad input.
 
+use printfarm_e2e::octoprint_client::{file_part, Octo};
 use printfarm_e2e::*;
-use reqwest::multipart::{Form, Part};
-use reqwest::{Method, StatusCode};
+use reqwest::multipart::Form;
+use reqwest::Method;
 use serde_json::{json, Value};
-
-/// An OctoPrint client of one printer's mount, with one key (or none).
-struct Octo {
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Octo {
-    fn new(server: &Server, printer: &str, key: Option<&str>) -> Octo {
-        Octo {
-            base: server.url(&format!("/octoprint/{printer}")),
-            client: match key {
-                Some(k) => client_with_key(k),
-                None => reqwest::Client::new(),
-            },
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let (s, b, _) = send(self.client.get(format!("{}{path}", self.base))).await;
-        (s, b)
-    }
-
-    async fn ok(&self, path: &str) -> Value {
-        let (s, b) = self.get(path).await;
-        assert_eq!(s, 200, "GET {path}: {b}");
-        b
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let (s, b, _) = send(
-            self.client
-                .request(Method::POST, format!("{}{path}", self.base))
-                .json(&body),
-        )
-        .await;
-        (s, b)
-    }
-
-    /// A command that must answer exactly 204 with an empty body (HA raises on anything else).
-    async fn command(&self, path: &str, body: Value) {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        assert_eq!(status, StatusCode::NO_CONTENT, "POST {path} {body}: {text}");
-        assert!(text.is_empty(), "{text}");
-    }
-
-    async fn upload(&self, form: Form) -> (u16, Value, reqwest::header::HeaderMap) {
-        send(
-            self.client
-                .post(format!("{}/api/files/local", self.base))
-                .multipart(form),
-        )
-        .await
-    }
-}
-
-fn file_part(name: &str, body: String) -> Part {
-    Part::text(body)
-        .file_name(name.to_string())
-        .mime_str("application/octet-stream")
-        .unwrap()
-}
 
 #[tokio::test]
 async fn prusaslicer_upload_prints_to_completion_with_truthful_progress() {

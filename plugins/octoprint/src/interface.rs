@@ -30,9 +30,7 @@ pub fn wizard(req: &Request) -> Result<Response, Error> {
     if req.method() == "POST" {
         return Ok(Response::no_content());
     }
-    let done = |version: Value, details: Value| {
-        json!({"details": details, "ignored": false, "required": false, "version": version})
-    };
+    let done = |version: Value, details: Value| json!({"details": details, "ignored": false, "required": false, "version": version});
     Ok(Response::ok_json(&json!({
         "backup": done(Value::Null, json!({"required": false})),
         "classicwebcam": done(json!(1), json!({})),

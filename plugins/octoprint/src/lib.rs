@@ -62,7 +62,10 @@ impl Plugin for OctoPrint {
             .get("/api/printerprofiles", settings::printer_profiles)
             .get("/api/system/commands", system::commands)
             .get("/api/system/commands/{source}", system::commands_of)
-            .post("/api/system/commands/{source}/{action}", system::run_command)
+            .post(
+                "/api/system/commands/{source}/{action}",
+                system::run_command,
+            )
             .get("/api/system/info", system::info)
             .get("/api/system/usage", system::usage)
             .get("/api/system/startup", system::startup)

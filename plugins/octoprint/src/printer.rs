@@ -120,6 +120,17 @@ fn temperature_data(
 ) -> Result<Map<String, Value>, Error> {
     let offsets = offsets(&p.id)?;
     let mut temps = Map::new();
+    // Before the first report (or from firmware that reports nothing) the heaters a client
+    // expects are there with null readings: Home Assistant creates its sensors from the first
+    // answer it gets and never adds one later.
+    let (heated_bed, _) = heaters(p);
+    let expected = std::iter::once("tool0").chain(heated_bed.then_some("bed"));
+    for sensor in expected.filter(|s| keep(s)) {
+        temps.insert(
+            sensor.into(),
+            json!({"actual": null, "target": null, "offset": offsets.get(sensor).copied().unwrap_or(0.0)}),
+        );
+    }
     for t in p.temperatures.iter().filter(|t| keep(&t.sensor)) {
         temps.insert(
             t.sensor.clone(),
@@ -169,7 +180,9 @@ fn heater_state(req: &Request, kind: &str) -> Result<Response, Error> {
     let p = operational(id)?;
     let (bed, chamber) = heaters(&p);
     if (kind == "bed" && !bed) || (kind == "chamber" && !chamber) {
-        return Err(Error::conflict(format!("Printer does not have a heated {kind}")));
+        return Err(Error::conflict(format!(
+            "Printer does not have a heated {kind}"
+        )));
     }
     let data = if kind == "tool" {
         temperature_data(req, &p, |s| s.starts_with("tool"), false)?
@@ -188,7 +201,9 @@ pub fn error(req: &Request) -> Result<Response, Error> {
         (PrinterState::Error, Some(why)) => (why, "firmware"),
         _ => (String::new(), ""),
     };
-    Ok(Response::ok_json(&json!({"error": error, "reason": reason})))
+    Ok(Response::ok_json(
+        &json!({"error": error, "reason": reason}),
+    ))
 }
 
 /// `GET /api/printer/command/custom`: the farm configures no custom control panels.

@@ -29,11 +29,17 @@ pub fn robots(_req: &Request) -> Result<Response, Error> {
 /// redirect to the login page, as OctoPrint's web interface does.
 pub fn index(req: &Request) -> Result<Response, Error> {
     if auth::optional(req)?.is_none() {
-        return Ok(Response::redirect(&req.url_for(
-            "/login/?redirect=/?&permissions=STATUS,SETTINGS_READ",
-        )));
+        return Ok(Response::redirect(
+            &req.url_for("/login/?redirect=/?&permissions=STATUS,SETTINGS_READ"),
+        ));
     }
-    Ok(Response::html(200, page(req, "This printer is part of a printfarm farm: manage it from the farm's dashboard.")))
+    Ok(Response::html(
+        200,
+        page(
+            req,
+            "This printer is part of a printfarm farm: manage it from the farm's dashboard.",
+        ),
+    ))
 }
 
 /// `GET /login` and `/login/`: logged in already (a key), back to `/`; otherwise the page.

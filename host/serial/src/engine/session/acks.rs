@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use super::resend::OkAfterResend;
+use super::sending::{Purpose, Queued};
 use super::{stated_limits, Session};
 use crate::engine::control::EngineEvent;
 use crate::engine::progress::Origin;
@@ -180,7 +181,15 @@ impl Session {
         }
         if self.identify_line == Some(number) {
             self.identify_line = None;
-            self.on_identified();
+            if std::mem::replace(&mut self.identified, true) {
+                self.on_identified();
+            } else {
+                // The firmware is known; its temperatures come next, before anyone is told.
+                self.commands.push_front(Queued {
+                    command: "M105".into(),
+                    purpose: Purpose::Identify,
+                });
+            }
         }
         self.credit(number);
     }

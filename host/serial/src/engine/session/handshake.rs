@@ -1,6 +1,7 @@
 //! The handshake: from the open port to a printer that answers. `M110 N0` is sent until an `ok`
 //! comes back (after the boot `start`, for boards that reset on open); then `M115` is queued,
-//! and its acknowledgement makes the session connected.
+//! then a first `M105`, and the acknowledgement of that makes the session connected: a printer
+//! reported connected has its temperatures already.
 
 use std::time::{Duration, Instant};
 

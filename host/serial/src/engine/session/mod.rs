@@ -166,6 +166,10 @@ struct Session {
     next_poll: Instant,
     poll_line: Option<u64>,
     identify_line: Option<u64>,
+    /// `M115` was answered and the first `M105` asked: its answer makes the session connected,
+    /// so that a connected printer always has temperatures to show (Home Assistant creates its
+    /// sensors from the first answer it gets).
+    identified: bool,
     connected: bool,
     firmware: FirmwareInfo,
     capabilities: Vec<(String, bool)>,
@@ -229,6 +233,7 @@ impl Session {
             next_poll: now,
             poll_line: None,
             identify_line: None,
+            identified: false,
             connected: false,
             firmware: FirmwareInfo::default(),
             capabilities: Vec::new(),

@@ -1,0 +1,246 @@
+//! Answers of the OctoPrint surface found different from a real OctoPrint 1.11.8 by the
+//! differential run (`scripts/octoprint-diff`), each fixed and kept here so it stays fixed without
+//! OctoPrint installed: the routes OctoPrint's web client, phone apps and scripts call beyond the
+//! slicers and Home Assistant, with the roles that may call them.
+
+use printfarm_e2e::octoprint_client::{file_part, Octo};
+use printfarm_e2e::*;
+use reqwest::multipart::Form;
+use serde_json::{json, Value};
+
+/// The surface of printer v1 for a viewer, an operator and an admin.
+async fn clients(server: &Server) -> (Octo, Octo, Octo) {
+    let viewer = server.create_user_key("vera", "viewer").await;
+    let operator = server.create_user_key("olga", "operator").await;
+    (
+        Octo::new(server, "v1", Some(&viewer)),
+        Octo::new(server, "v1", Some(&operator)),
+        Octo::new(server, "v1", Some(&server.admin_key)),
+    )
+}
+
+#[tokio::test]
+async fn heater_states_the_last_error_and_custom_controls_answer_as_octoprint() {
+    let server = Server::start(ONE_PRINTER);
+    wait_state(&server, "v1", "operational").await;
+    let (viewer, operator, _) = clients(&server).await;
+
+    // One kind of heater each; the history's entries keep only that kind, without `time`.
+    let tools = viewer.ok("/api/printer/tool?history=true&limit=2").await;
+    assert!(tools["tool0"]["actual"].is_number(), "{tools}");
+    assert_eq!(tools["tool0"]["offset"], 0.0, "{tools}");
+    assert!(tools.get("bed").is_none(), "{tools}");
+    let history = tools["history"].as_array().unwrap();
+    assert!(!history.is_empty() && history.len() <= 2, "{tools}");
+    for entry in history {
+        assert!(entry["tool0"]["actual"].is_number(), "{entry}");
+        assert!(
+            entry.get("time").is_none() && entry.get("bed").is_none(),
+            "{entry}"
+        );
+    }
+    let bed = viewer.ok("/api/printer/bed").await;
+    assert!(
+        bed["bed"]["target"].is_number() && bed.get("tool0").is_none(),
+        "{bed}"
+    );
+    let (status, body) = viewer.get("/api/printer/chamber").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("Printer does not have a heated chamber"))
+    );
+    // `/api/printer` itself keeps `time` in its history.
+    let printer = viewer.ok("/api/printer?history=true&limit=1").await;
+    assert!(
+        printer["temperature"]["history"][0]["time"].is_number(),
+        "{printer}"
+    );
+
+    assert_eq!(
+        viewer.ok("/api/printer/error").await,
+        json!({"error": "", "reason": ""})
+    );
+    assert_eq!(
+        viewer.ok("/api/printer/command/custom").await,
+        json!({"controls": []})
+    );
+
+    // `command` and `commands` together are refused, as is a body with neither.
+    for (body, why) in [
+        (
+            json!({"command": "M105", "commands": ["M105"]}),
+            "mutually exclusive",
+        ),
+        (
+            json!({"command": "M105", "script": "x"}),
+            "mutually exclusive",
+        ),
+        (json!({"parameters": {}}), "Need one of"),
+    ] {
+        let (status, answer) = operator.post("/api/printer/command", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(why), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn system_and_interface_routes_are_for_admins_and_listings_for_their_readers() {
+    let server = Server::start(ONE_PRINTER);
+    let (viewer, operator, admin) = clients(&server).await;
+    let anonymous = Octo::new(&server, "v1", None);
+
+    // OctoPrint's SYSTEM and SETTINGS permissions belong to admins only.
+    for path in [
+        "/api/system/commands",
+        "/api/system/commands/core",
+        "/api/system/info",
+        "/api/system/usage",
+        "/api/system/startup",
+        "/api/setup/wizard",
+        "/api/settings/templates",
+        "/api/languages",
+    ] {
+        for who in [&anonymous, &viewer, &operator] {
+            assert_eq!(who.get(path).await.0, 403, "{path}");
+        }
+        admin.ok(path).await;
+    }
+    assert_eq!(admin.ok("/api/system/commands/custom").await, json!([]));
+    assert_eq!(admin.get("/api/system/commands/nope").await.0, 404);
+    let (status, _) = admin
+        .post("/api/system/commands/core/shutdown", json!({}))
+        .await;
+    assert_eq!(status, 404, "no command exists");
+    let info = admin.ok("/api/system/info").await;
+    assert_eq!(info["systeminfo"]["octoprint.version"], "1.11.8", "{info}");
+    assert_eq!(info["systeminfo"]["systeminfo.generator"], "systemapi");
+    let usage = admin.ok("/api/system/usage").await;
+    assert!(usage["usage"]["uploads"].is_object(), "{usage}");
+    let wizard = admin.ok("/api/setup/wizard").await;
+    assert_eq!(wizard["corewizard"]["required"], false, "{wizard}");
+    let templates = admin.ok("/api/settings/templates").await;
+    assert!(templates["order"]["navbar"].is_array(), "{templates}");
+    let languages = admin.ok("/api/languages").await;
+    assert_eq!(languages["language_packs"]["_core"]["identifier"], "_core");
+
+    // Timelapse listings are for every reader; slicing for those who may slice.
+    let timelapse = viewer.ok("/api/timelapse").await;
+    assert_eq!(timelapse["files"], json!([]));
+    assert!(timelapse.get("unrendered").is_none());
+    let timelapse = viewer.ok("/api/timelapse?unrendered=true").await;
+    assert_eq!(timelapse["unrendered"], json!([]));
+    assert_eq!(anonymous.get("/api/timelapse").await.0, 403);
+    assert_eq!(viewer.get("/api/slicing").await.0, 403);
+    assert_eq!(operator.ok("/api/slicing").await, json!({}));
+}
+
+#[tokio::test]
+async fn the_web_paths_clients_probe_answer_as_octoprint_does() {
+    let server = Server::start(ONE_PRINTER);
+    let base = server.url("/octoprint/v1");
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let fetch = |path: &str, key: Option<&str>| {
+        let mut request = plain.get(format!("{base}{path}"));
+        if let Some(key) = key {
+            request = request.header("X-Api-Key", key);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            let header = |name: &str| {
+                r.headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default()
+            };
+            let (kind, location) = (header("content-type"), header("location"));
+            (status, kind, location, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (status, kind, _, body) = fetch("/online.txt", None).await;
+    assert_eq!((status, &body[..]), (200, &b"online\n"[..]));
+    assert!(kind.starts_with("text/plain"), "{kind}");
+    for path in ["/online.gif", "/cached.gif"] {
+        let (status, kind, _, body) = fetch(path, None).await;
+        assert_eq!((status, kind.as_str()), (200, "image/gif"), "{path}");
+        assert!(body.starts_with(b"GIF89a"), "{path}");
+    }
+    let (_, _, _, body) = fetch("/robots.txt", None).await;
+    assert!(String::from_utf8(body).unwrap().contains("Disallow: /"));
+    // The interface: anonymous visitors go to the login page; a key holder sees the page.
+    let (status, _, location, _) = fetch("/", None).await;
+    assert_eq!(status, 302);
+    assert!(
+        location.contains("/octoprint/v1/login/?redirect="),
+        "{location}"
+    );
+    let key = server.admin_key.clone();
+    let (status, kind, _, _) = fetch("/", Some(&key)).await;
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("text/html"), "{kind}");
+    let (status, _, _, _) = fetch("/login/", None).await;
+    assert_eq!(status, 200);
+    let (status, _, location, _) = fetch("/login", Some(&key)).await;
+    assert_eq!(status, 302);
+    assert!(location.ends_with("/octoprint/v1/"), "{location}");
+    let (status, _, _, body) = fetch("/reverse_proxy_test/", None).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("/octoprint/v1/"));
+    let (status, kind, _, body) = fetch("/plugin/discovery/discovery.xml", None).await;
+    assert_eq!((status, kind.as_str()), (200, "application/xml"));
+    let xml = String::from_utf8(body).unwrap();
+    let settings: Value = Octo::new(&server, "v1", Some(&key))
+        .ok("/api/settings")
+        .await;
+    let uuid = settings["plugins"]["discovery"]["upnpUuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(xml.contains(&format!("<UDN>uuid:{uuid}</UDN>")), "{xml}");
+}
+
+#[tokio::test]
+async fn jog_and_extrude_wait_while_printing_and_work_while_paused() {
+    let server = Server::start(&virtual_printers(1, 1));
+    wait_state(&server, "v1", "operational").await;
+    let (_, operator, _) = clients(&server).await;
+    let form = Form::new()
+        .part("file", file_part("slow.gcode", gcode(300)))
+        .text("print", "true");
+    let (status, body, _) = operator.upload(form).await;
+    assert_eq!(status, 201, "{body}");
+    wait_state(&server, "v1", "printing").await;
+    let jog = json!({"command": "jog", "x": 1});
+    let extrude = json!({"command": "extrude", "amount": 1});
+    let (status, body) = operator.post("/api/printer/printhead", jog.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = operator.post("/api/printer/tool", extrude.clone()).await;
+    assert_eq!(status, 409);
+    operator
+        .command("/api/job", json!({"command": "pause", "action": "pause"}))
+        .await;
+    wait_state(&server, "v1", "paused").await;
+    operator.command("/api/printer/printhead", jog).await;
+    operator.command("/api/printer/tool", extrude).await;
+    operator
+        .command("/api/job", json!({"command": "cancel"}))
+        .await;
+}
+
+#[tokio::test]
+async fn a_printer_answers_with_temperatures_from_its_first_operational_answer() {
+    let server = Server::start(ONE_PRINTER);
+    let viewer = Octo::new(&server, "v1", Some(&server.admin_key));
+    // Polled as fast as a client could: the first 200 must already carry readings.
+    let first = wait_for("v1 operational", 60, async || {
+        let (status, body) = viewer.get("/api/printer").await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    let temps = &first["temperature"];
+    assert!(temps["tool0"]["actual"].is_number(), "{first}");
+    assert!(temps["bed"]["actual"].is_number(), "{first}");
+}
