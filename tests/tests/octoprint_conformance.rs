@@ -244,3 +244,37 @@ async fn a_printer_answers_with_temperatures_from_its_first_operational_answer()
     assert!(temps["tool0"]["actual"].is_number(), "{first}");
     assert!(temps["bed"]["actual"].is_number(), "{first}");
 }
+
+#[tokio::test]
+async fn restart_of_a_paused_print_always_starts_it_again() {
+    let server = Server::start(&virtual_printers(1, 1));
+    wait_state(&server, "v1", "operational").await;
+    let (_, operator, _) = clients(&server).await;
+    let form = Form::new()
+        .part("file", file_part("slow.gcode", gcode(600)))
+        .text("print", "true");
+    let (status, body, _) = operator.upload(form).await;
+    assert_eq!(status, 201, "{body}");
+    // The printer reports itself idle a moment before the farm has recorded the cancelled
+    // print's end; each restart must wait for that rather than answer 409 with the job gone.
+    for round in 0..4 {
+        wait_state(&server, "v1", "printing").await;
+        operator
+            .command("/api/job", json!({"command": "pause", "action": "pause"}))
+            .await;
+        wait_state(&server, "v1", "paused").await;
+        let (status, body) = operator
+            .post("/api/job", json!({"command": "restart"}))
+            .await;
+        assert_eq!(status, 204, "round {round}: {body}");
+        let job = operator.ok("/api/job").await;
+        assert_eq!(
+            job["job"]["file"]["name"], "slow.gcode",
+            "round {round}: {job}"
+        );
+    }
+    wait_state(&server, "v1", "printing").await;
+    operator
+        .command("/api/job", json!({"command": "cancel"}))
+        .await;
+}

@@ -45,7 +45,14 @@ pub struct ActivePrints {
     /// How many pause requests are under way per printer: while one is, the printer's pause
     /// event is that request's (recorded with its author), not the firmware's own.
     pausing: Arc<Mutex<HashMap<String, usize>>>,
+    /// Woken when a print's end has been recorded and its printer is free for the next one.
+    released: Arc<tokio::sync::Notify>,
 }
+
+/// How long a "print now" waits for the end of the printer's previous print to be recorded.
+/// The printer reports itself idle before the scheduler, which follows its events, has recorded
+/// that end; a restart sent right after a cancel would otherwise find the printer "busy".
+const END_RECORDING_WAIT: Duration = Duration::from_secs(5);
 
 impl ActivePrints {
     /// The claim behind a print of `file` (a blob path) on `printer`, running or just ended.
@@ -130,6 +137,28 @@ impl ActivePrints {
                 .lock()
                 .expect("active lock")
                 .insert(printer.to_string())
+    }
+
+    /// Reserves a printer for a "print now" like [`reserve`](Self::reserve), but while the
+    /// printer itself is idle (`idle`) and only the record of its last print's end is pending,
+    /// waits up to `wait` for that record rather than refusing at once.
+    async fn reserve_once_released(
+        &self,
+        printer: &str,
+        idle: impl Fn() -> bool,
+        wait: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Asked for before the check, so a release between the two is not missed.
+            let released = self.released.notified();
+            if self.reserve(printer) {
+                return true;
+            }
+            if !idle() || tokio::time::timeout_at(deadline, released).await.is_err() {
+                return false;
+            }
+        }
     }
 
     fn unreserve(&self, printer: &str) {
@@ -273,7 +302,13 @@ impl Scheduler {
         let handle = self.fleet.printer(printer).ok_or_else(|| {
             printfarm_core::CoreError::NotFound(format!("no printer `{printer}`"))
         })?;
-        if self.fleet.hold(printer).is_some() || !self.active.reserve(printer) {
+        let idle = || handle.status().state == PrinterState::Operational;
+        if self.fleet.hold(printer).is_some()
+            || !self
+                .active
+                .reserve_once_released(printer, idle, END_RECORDING_WAIT)
+                .await
+        {
             return Err(PrintNowError::Busy(format!(
                 "printer `{printer}` is printing or held"
             )));
@@ -462,6 +497,7 @@ impl Scheduler {
                 tracing::error!(printer, error = %e, "cannot record that the bed needs clearing");
             }
         }
+        self.active.released.notify_waiters();
     }
 
     /// Ends prints whose end the scheduler missed (lost events): the printer no longer prints.
@@ -612,6 +648,59 @@ mod tests {
             resends: 0,
             elapsed_secs,
         }
+    }
+
+    fn running(active: &ActivePrints, printer: &str) {
+        let claim = Claim {
+            task_id: 1,
+            job_id: 1,
+            copy: 1,
+            print_id: 1,
+            file: "a.gcode".into(),
+            blob: "blob.gcode".into(),
+        };
+        active.running.lock().unwrap().insert(
+            printer.into(),
+            ActivePrint {
+                claim,
+                seen_running: true,
+                persisted: Instant::now(),
+            },
+        );
+    }
+
+    #[tokio::test]
+    async fn a_print_now_waits_for_the_end_of_the_last_print_to_be_recorded() {
+        let active = ActivePrints::default();
+        running(&active, "p");
+        // The printer is idle; the scheduler records the end a moment later.
+        let recorder = active.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            recorder.running.lock().unwrap().remove("p");
+            recorder.released.notify_waiters();
+        });
+        assert!(
+            active
+                .reserve_once_released("p", || true, Duration::from_secs(5))
+                .await
+        );
+        active.unreserve("p");
+
+        // A printer that is still printing is busy at once; an end never recorded, after the wait.
+        running(&active, "p");
+        let started = Instant::now();
+        assert!(
+            !active
+                .reserve_once_released("p", || false, Duration::from_secs(5))
+                .await
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(
+            !active
+                .reserve_once_released("p", || true, Duration::from_millis(100))
+                .await
+        );
     }
 
     #[test]
