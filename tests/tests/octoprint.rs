@@ -374,7 +374,9 @@ async fn keys_are_checked_as_octoprint_does() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(r.status(), 200, "a guest, as OctoPrint answers");
+    let guest: Value = r.json().await.unwrap();
+    assert_eq!(guest["needs"]["group"], json!(["guests"]), "{guest}");
 
     // Bearer and ?apikey= work too.
     let r = reqwest::Client::new()
@@ -416,7 +418,10 @@ async fn keys_are_checked_as_octoprint_does() {
     let form = Form::new().part("file", file_part("v.gcode", gcode(2)));
     let (s, _, _) = viewer.upload(form).await;
     assert_eq!(s, 403);
-    let sys = viewer.ok("/api/system/commands").await;
+    // System commands are for OctoPrint's SYSTEM permission: admins only.
+    assert_eq!(viewer.get("/api/system/commands").await.0, 403);
+    let admin = Octo::new(&server, "v1", Some(&server.admin_key));
+    let sys = admin.ok("/api/system/commands").await;
     assert_eq!(sys, json!({"core": [], "custom": [], "plugin": []}));
     let (s, _) = server
         .call(Method::GET, "/farm/api/printers/v1", None)

@@ -278,3 +278,34 @@ async fn restart_of_a_paused_print_always_starts_it_again() {
         .command("/api/job", json!({"command": "cancel"}))
         .await;
 }
+
+#[tokio::test]
+async fn a_password_login_answers_the_users_key_and_an_anonymous_passive_one_a_guest() {
+    let server = Server::start(ONE_PRINTER);
+    server.create_user_key("olga", "operator").await;
+    let anonymous = Octo::new(&server, "v1", None);
+    let (status, guest) = anonymous.post("/api/login", json!({"passive": true})).await;
+    assert_eq!(status, 200, "{guest}");
+    assert_eq!(guest["needs"]["group"], json!(["guests"]));
+
+    // Phone apps log in with a password once and keep the key the answer carries.
+    let login = json!({"user": "olga", "pass": "long enough"});
+    let (status, first) = anonymous.post("/api/login", login.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["_login_mechanism"], "password");
+    let key = first["apikey"].as_str().expect("a key").to_string();
+    let (_, again) = anonymous.post("/api/login", login).await;
+    assert_eq!(
+        again["apikey"],
+        key.as_str(),
+        "one key per user, as OctoPrint"
+    );
+    let me = Octo::new(&server, "v1", Some(&key))
+        .ok("/api/currentuser")
+        .await;
+    assert_eq!(me["name"], "olga");
+    let (status, _) = anonymous
+        .post("/api/login", json!({"user": "olga", "pass": "wrong"}))
+        .await;
+    assert_eq!(status, 403);
+}

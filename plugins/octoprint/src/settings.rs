@@ -58,8 +58,9 @@ fn user_record(caller: &Caller, session: Option<String>) -> Value {
 }
 
 /// `POST /api/login`: passive (the key's user, JSON `{"passive":true}` or form `passive=True`)
-/// or with `user`/`pass`. Open without a key; an anonymous passive login answers 204 as
-/// OctoPrint does.
+/// or with `user`/`pass`. Open without a key; an anonymous passive login answers OctoPrint's
+/// guest record. A password login answers the user's API key, as OctoPrint does: phone apps log
+/// in once with a password and use that key from then on.
 pub fn login(req: &Request) -> Result<Response, Error> {
     let data: serde_json::Map<String, Value> = if req.is_json() {
         errors::json_object(req)?
@@ -75,12 +76,9 @@ pub fn login(req: &Request) -> Result<Response, Error> {
             .map_err(host)?
             .ok_or_else(|| Error::forbidden("User unknown or password incorrect"))?;
         let session = farm_auth::create_session(&identity.user, SESSION_TTL_SECS).map_err(host)?;
-        let caller = Caller {
-            identity,
-            key: String::new(),
-        };
+        let key = login_key(&identity.user)?;
+        let caller = Caller { identity, key };
         let mut record = user_record(&caller, Some(session));
-        record["apikey"] = Value::Null;
         record["_login_mechanism"] = json!("password");
         return Ok(Response::ok_json(&record));
     }
@@ -95,8 +93,36 @@ pub fn login(req: &Request) -> Result<Response, Error> {
                 farm_auth::create_session(&caller.identity.user, SESSION_TTL_SECS).map_err(host)?;
             Ok(Response::ok_json(&user_record(&caller, Some(session))))
         }
-        None => Ok(Response::no_content()),
+        None => Ok(Response::ok_json(&json!({
+            "_credentials_seen": false,
+            "_is_external_client": false,
+            "needs": {"group": ["guests"]},
+        }))),
     }
+}
+
+/// The kv key holding the API key a password login hands out for `user`.
+fn login_key_entry(user: &str) -> String {
+    format!("login-key/{user}")
+}
+
+/// The API key a password login answers for `user`: OctoPrint has one key per user and returns
+/// it. The farm keeps only hashes of its keys, so the first password login issues a key
+/// labelled "OctoPrint login" and the plugin keeps it (in its own storage) to return it again;
+/// a key since revoked or given to another user is replaced.
+fn login_key(user: &str) -> Result<String, Error> {
+    let entry = login_key_entry(user);
+    if let Some(key) = printfarm_sdk::kv::get_json::<String>(&entry).map_err(host)? {
+        if farm_auth::verify_api_key(&key)
+            .map_err(host)?
+            .is_some_and(|who| who.user == user)
+        {
+            return Ok(key);
+        }
+    }
+    let key = farm_auth::create_api_key(user, "OctoPrint login").map_err(host)?;
+    printfarm_sdk::kv::set_json(&entry, &key).map_err(host)?;
+    Ok(key)
 }
 
 /// `GET /api/currentuser`: open; anonymous callers are guests.
