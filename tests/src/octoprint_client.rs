@@ -27,6 +27,36 @@ impl Octo {
         }
     }
 
+    /// A browser-like client without a key: it loads the login page for OctoPrint's CSRF cookie
+    /// and echoes the token in `X-CSRF-Token` on every request, as OctoPrint's web pages do.
+    pub async fn browser(server: &Server, printer: &str) -> Octo {
+        let base = server.url(&format!("/octoprint/{printer}"));
+        let page = reqwest::Client::new()
+            .get(format!("{base}/login/"))
+            .send()
+            .await
+            .unwrap();
+        let (name, token) = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next()?.split_once('='))
+            .find(|(name, _)| name.starts_with("csrf_token_P"))
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .expect("the login page sets OctoPrint's CSRF cookie");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-csrf-token", token.parse().unwrap());
+        headers.insert("cookie", format!("{name}={token}").parse().unwrap());
+        Octo {
+            base,
+            client: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+        }
+    }
+
     /// `GET` → status and body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let (s, b, _) = send(self.client.get(format!("{}{path}", self.base))).await;

@@ -367,16 +367,24 @@ async fn keys_are_checked_as_octoprint_does() {
         me,
         json!({"name": null, "groups": ["guests"], "permissions": []})
     );
-    let r = anon
-        .client
-        .post(format!("{}/api/login", anon.base))
-        .json(&json!({"passive": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "a guest, as OctoPrint answers");
-    let guest: Value = r.json().await.unwrap();
+    // A change without a key needs OctoPrint's CSRF token pair first (400 without it); with
+    // it, an anonymous passive login is a guest.
+    let (s, v) = anon.post("/api/login", json!({"passive": true})).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("CSRF validation failed"))
+    );
+    let (s, v) = anon.post("/api/job", json!({"command": "cancel"})).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("CSRF validation failed"))
+    );
+    let browser = Octo::browser(&server, "v1").await;
+    let (s, guest) = browser.post("/api/login", json!({"passive": true})).await;
+    assert_eq!(s, 200, "a guest, as OctoPrint answers: {guest}");
     assert_eq!(guest["needs"]["group"], json!(["guests"]), "{guest}");
+    let (s, _) = browser.post("/api/job", json!({"command": "cancel"})).await;
+    assert_eq!(s, 403, "the token is no credential");
 
     // Bearer and ?apikey= work too.
     let r = reqwest::Client::new()

@@ -44,9 +44,13 @@ pub fn optional(req: &Request) -> Result<Option<Caller>, Error> {
     Ok(identity.map(|identity| Caller { identity, key }))
 }
 
-/// The caller, who must hold a valid key granting `access`; 403 otherwise.
+/// The caller, who must hold a valid key granting `access`; 403 otherwise. A change without a
+/// valid key is first checked for OctoPrint's CSRF token (400 without it), as OctoPrint does
+/// before it looks at permissions.
 pub fn require(req: &Request, access: Access) -> Result<Caller, Error> {
-    let caller = optional(req)?.ok_or_else(forbidden)?;
+    let caller = optional(req)?;
+    crate::csrf::check(req, caller.is_some())?;
+    let caller = caller.ok_or_else(forbidden)?;
     let allowed = match access {
         Access::Read => true,
         Access::Control => caller.identity.role.can_operate(),

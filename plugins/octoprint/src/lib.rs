@@ -13,6 +13,7 @@
 
 pub mod appkeys;
 pub mod auth;
+pub mod csrf;
 pub mod errors;
 pub mod files;
 pub mod interface;

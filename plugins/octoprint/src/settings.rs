@@ -62,6 +62,8 @@ fn user_record(caller: &Caller, session: Option<String>) -> Value {
 /// guest record. A password login answers the user's API key, as OctoPrint does: phone apps log
 /// in once with a password and use that key from then on.
 pub fn login(req: &Request) -> Result<Response, Error> {
+    let caller = auth::optional(req)?;
+    crate::csrf::check(req, caller.is_some())?;
     let data: serde_json::Map<String, Value> = if req.is_json() {
         errors::json_object(req)?
     } else {
@@ -87,7 +89,7 @@ pub fn login(req: &Request) -> Result<Response, Error> {
             "Neither user and pass nor passive given",
         ));
     }
-    match auth::optional(req)? {
+    match caller {
         Some(caller) => {
             let session =
                 farm_auth::create_session(&caller.identity.user, SESSION_TTL_SECS).map_err(host)?;

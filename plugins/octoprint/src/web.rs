@@ -4,8 +4,8 @@
 
 use printfarm_sdk::{Error, Request, Response};
 
-use crate::auth;
 use crate::settings::printer_uuid;
+use crate::{auth, csrf};
 
 /// A 1×1 transparent GIF: what OctoPrint's `online.gif` and `cached.gif` answer with.
 const PIXEL_GIF: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff\x21\xf9\x04\x01\x00\x00\x00\x00\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b";
@@ -44,10 +44,12 @@ pub fn index(req: &Request) -> Result<Response, Error> {
 
 /// `GET /login` and `/login/`: logged in already (a key), back to `/`; otherwise the page.
 pub fn login(req: &Request) -> Result<Response, Error> {
-    if auth::optional(req)?.is_some() {
-        return Ok(Response::redirect(&req.url_for("/")));
-    }
-    Ok(Response::html(200, page(req, "Log in on the farm's dashboard; OctoPrint clients use an API key of the farm (X-Api-Key).")))
+    let response = if auth::optional(req)?.is_some() {
+        Response::redirect(&req.url_for("/"))
+    } else {
+        Response::html(200, page(req, "Log in on the farm's dashboard; OctoPrint clients use an API key of the farm (X-Api-Key)."))
+    };
+    Ok(csrf::with_cookie(req, response))
 }
 
 /// `GET /reverse_proxy_test/`: what this surface sees of the request, for checking a proxy.
