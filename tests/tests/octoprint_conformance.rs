@@ -310,3 +310,115 @@ async fn a_password_login_answers_the_users_key_and_an_anonymous_passive_one_a_g
         .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn printer_profiles_are_read_by_operators_and_changed_by_admins() {
+    let server = Server::start(ONE_PRINTER);
+    let (viewer, operator, admin) = clients(&server).await;
+    assert_eq!(viewer.get("/api/printerprofiles").await.0, 403);
+    let listed = operator.ok("/api/printerprofiles").await;
+    assert_eq!(listed["profiles"]["_default"]["current"], true, "{listed}");
+    let own = operator.ok("/api/printerprofiles/_default").await;
+    assert_eq!(own["id"], "_default");
+    assert_eq!(operator.get("/api/printerprofiles/nope").await.0, 404);
+
+    let new = json!({"profile": {"id": "spare", "name": "Spare", "volume": {"width": 300}}});
+    assert_eq!(
+        operator.post("/api/printerprofiles", new.clone()).await.0,
+        403
+    );
+    let (status, created) = admin.post("/api/printerprofiles", new.clone()).await;
+    assert_eq!(status, 200, "{created}");
+    let spare = &created["profile"];
+    assert_eq!(
+        (spare["id"].as_str(), spare["current"].as_bool()),
+        (Some("spare"), Some(false))
+    );
+    // Unset keys come from the printer's own profile.
+    assert_eq!(spare["volume"]["width"], 300);
+    assert_eq!(spare["volume"]["depth"], own["volume"]["depth"]);
+    assert_eq!(admin.post("/api/printerprofiles", new).await.0, 409);
+    let (status, answer) = admin.post("/api/printerprofiles", json!({})).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("profile is missing"))
+    );
+
+    let patch = |id: &str, body: Value| {
+        admin
+            .client
+            .patch(format!("{}/api/printerprofiles/{id}", admin.base))
+            .json(&body)
+    };
+    let (status, changed, _) = send(patch("spare", json!({"profile": {"name": "Spare 2"}}))).await;
+    assert_eq!(
+        (status, changed["profile"]["name"].as_str()),
+        (200, Some("Spare 2"))
+    );
+    assert_eq!(
+        operator.ok("/api/printerprofiles/spare").await["name"],
+        "Spare 2"
+    );
+
+    let delete = |who: &Octo, id: &str| {
+        who.client
+            .delete(format!("{}/api/printerprofiles/{id}", who.base))
+    };
+    let (status, answer, _) = send(delete(&admin, "_default")).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(send(delete(&operator, "spare")).await.0, 403);
+    assert_eq!(send(delete(&admin, "spare")).await.0, 204);
+    assert_eq!(operator.get("/api/printerprofiles/spare").await.0, 404);
+}
+
+#[tokio::test]
+async fn settings_carry_every_key_of_octoprints_and_only_admins_save() {
+    let server = Server::start(ONE_PRINTER);
+    let (viewer, operator, admin) = clients(&server).await;
+    let seen = viewer.ok("/api/settings").await;
+    for key in [
+        "api",
+        "appearance",
+        "controls",
+        "devel",
+        "feature",
+        "folder",
+        "gcodeAnalysis",
+        "plugins",
+        "scripts",
+        "serial",
+        "server",
+        "slicing",
+        "system",
+        "temperature",
+        "terminalFilters",
+        "webcam",
+    ] {
+        assert!(seen.get(key).is_some(), "no `{key}` in {seen}");
+    }
+    assert!(seen.get("accessControl").is_none(), "admins only");
+    assert!(
+        seen["serial"]["timeoutCommunication"].is_number(),
+        "{}",
+        seen["serial"]
+    );
+    // The farm's own values go over OctoPrint's defaults.
+    assert_eq!(seen["serial"]["port"], "virtual");
+    assert_eq!(seen["api"]["key"], Value::Null, "a viewer never sees a key");
+    assert!(admin
+        .ok("/api/settings")
+        .await
+        .get("accessControl")
+        .is_some());
+
+    assert_eq!(operator.post("/api/settings", json!({})).await.0, 403);
+    let (status, saved) = admin.post("/api/settings", json!({"appearance": {}})).await;
+    assert_eq!(status, 200);
+    assert!(saved["serial"].is_object(), "{saved}");
+    let (status, _) = admin.post("/api/settings", json!([])).await;
+    assert_eq!(status, 400);
+
+    // Logout answers the anonymous user.
+    let (status, out) = operator.post("/api/logout", json!({})).await;
+    assert_eq!((status, &out["needs"]["group"]), (200, &json!(["guests"])));
+}

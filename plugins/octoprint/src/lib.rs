@@ -13,12 +13,15 @@
 
 pub mod appkeys;
 pub mod auth;
+pub mod clock;
 pub mod csrf;
 pub mod errors;
 pub mod files;
 pub mod interface;
 pub mod job;
+pub mod merge;
 pub mod printer;
+pub mod profiles;
 pub mod push;
 pub mod settings;
 pub mod system;
@@ -39,8 +42,9 @@ impl Plugin for OctoPrint {
             .get("/api/version", settings::version)
             .get("/api/server", settings::server)
             .post("/api/login", settings::login)
+            .post("/api/logout", settings::logout)
             .get("/api/currentuser", settings::current_user)
-            .get("/api/settings", settings::settings)
+            .route("GET,POST", "/api/settings", settings::settings)
             .route("GET,POST", "/api/connection", settings::connection)
             .get("/api/printer", printer::get)
             .route("GET,POST", "/api/printer/tool", printer::tool)
@@ -60,7 +64,12 @@ impl Plugin for OctoPrint {
                 files::file,
             )
             .get("/downloads/files/{location}/{*path}", files::download)
-            .get("/api/printerprofiles", settings::printer_profiles)
+            .route("GET,POST", "/api/printerprofiles", profiles::list)
+            .route(
+                "GET,PATCH,DELETE",
+                "/api/printerprofiles/{id}",
+                profiles::one,
+            )
             .get("/api/system/commands", system::commands)
             .get("/api/system/commands/{source}", system::commands_of)
             .post(

@@ -1,5 +1,4 @@
-//! The server-level endpoints: version, server, login, current user, settings, connection and
-//! printer profiles.
+//! The server-level endpoints: version, server, login, current user, settings and connection.
 
 use printfarm_sdk::auth::{self as farm_auth, Role};
 use printfarm_sdk::printers::{self, PrinterInfo, PrinterState};
@@ -9,6 +8,7 @@ use serde_json::{json, Value};
 use crate::auth::{self, Access, Caller};
 use crate::errors::{self, host};
 use crate::printer::state_text;
+use crate::profiles::profile_id;
 
 /// The OctoPrint version this surface imitates (the one the reference was observed against).
 pub const OCTOPRINT_VERSION: &str = "1.11.8";
@@ -52,6 +52,8 @@ fn user_record(caller: &Caller, session: Option<String>) -> Value {
         "roles": if role == Role::Admin { vec!["user", "admin"] } else { vec!["user"] },
         "settings": {},
         "session": session,
+        // When credentials were last seen: now, for a login that just checked them.
+        "_credentials_seen": crate::clock::now_offset(),
         "_is_external_client": false,
         "_login_mechanism": "apikey",
     })
@@ -101,6 +103,14 @@ pub fn login(req: &Request) -> Result<Response, Error> {
             "needs": {"group": ["guests"]},
         }))),
     }
+}
+
+/// `POST /api/logout`: ends nothing the farm keeps (a key stays valid; the session the login
+/// answered expires by itself) and answers the anonymous user, as OctoPrint does.
+pub fn logout(req: &Request) -> Result<Response, Error> {
+    let caller = auth::optional(req)?;
+    crate::csrf::check(req, caller.is_some())?;
+    Ok(Response::ok_json(&json!({"needs": {"group": ["guests"]}})))
 }
 
 /// The kv key holding the API key a password login hands out for `user`.
@@ -166,11 +176,44 @@ pub fn printer_uuid(printer: &str) -> String {
 
 /// `GET /api/settings`: the subset clients read.
 pub fn settings(req: &Request) -> Result<Response, Error> {
-    let caller = auth::require(req, Access::Read)?;
+    let caller = if req.method() == "POST" {
+        // OctoPrint's SETTINGS permission; the body must be an object. Nothing of OctoPrint's
+        // settings changes the farm (its printers are configured in printfarm.toml), so the
+        // answer is the settings as they stand, as OctoPrint answers after saving.
+        let caller = auth::require(req, Access::Admin)?;
+        errors::json_object(req)?;
+        caller
+    } else {
+        auth::require(req, Access::Read)?
+    };
+    let mut all: Value =
+        serde_json::from_str(SETTINGS_DEFAULTS).map_err(|e| Error::internal(e.to_string()))?;
+    if caller.identity.role != Role::Admin {
+        // As OctoPrint: access control and the tracking plugin's event list are for admins.
+        if let Some(all) = all.as_object_mut() {
+            all.remove("accessControl");
+        }
+        if let Some(tracking) = all
+            .pointer_mut("/plugins/tracking")
+            .and_then(Value::as_object_mut)
+        {
+            tracking.remove("events");
+        }
+    }
+    crate::merge::merge(&mut all, &farm_settings(req, &caller)?);
+    Ok(Response::ok_json(&all))
+}
+
+/// OctoPrint 1.11's settings as a fresh install answers them (machine paths, keys and ids
+/// removed): every key a client may read is there. The farm's own values go over them.
+const SETTINGS_DEFAULTS: &str = include_str!("settings_defaults.json");
+
+/// The settings that come from the farm: this printer's name, port, camera and identity.
+fn farm_settings(req: &Request, caller: &Caller) -> Result<Value, Error> {
     let id = req.require_printer()?;
     let p = printers::get(id).map_err(host)?;
     let api_key = (caller.identity.role == Role::Admin).then_some(caller.key.clone());
-    Ok(Response::ok_json(&json!({
+    Ok(json!({
         "api": {"key": api_key, "allowCrossOrigin": false},
         "appearance": {"name": p.name, "color": "default", "colorTransparent": false},
         "feature": {
@@ -192,7 +235,6 @@ pub fn settings(req: &Request) -> Result<Response, Error> {
             "baudrateOptions": [p.baud],
             "autoconnect": true,
         },
-        "server": {"commands": {"serverRestartCommand": "", "systemRestartCommand": "", "systemShutdownCommand": ""}},
         "temperature": {"profiles": [
             {"name": "ABS", "extruder": 210, "bed": 100, "chamber": null},
             {"name": "PLA", "extruder": 180, "bed": 60, "chamber": null},
@@ -206,12 +248,7 @@ pub fn settings(req: &Request) -> Result<Response, Error> {
             "flipV": false,
             "rotate90": false,
         },
-    })))
-}
-
-/// The printer profile id OctoPrint clients see: the farm profile's name, else `_default`.
-pub fn profile_id(p: &PrinterInfo) -> String {
-    p.profile.clone().unwrap_or_else(|| "_default".to_string())
+    }))
 }
 
 /// `GET /api/connection`.
@@ -291,55 +328,6 @@ pub fn connection(req: &Request) -> Result<Response, Error> {
         _ => {}
     }
     Ok(Response::no_content())
-}
-
-/// The profile of a printer as OctoPrint describes it, from the printer's farm profile.
-pub fn profile(req: &Request, p: &PrinterInfo) -> Value {
-    let id = profile_id(p);
-    let d = &p.details;
-    let (width, depth, height) = d.volume;
-    let (x, y, z, e) = d.max_speeds;
-    json!({
-        "id": id,
-        "name": p.profile.clone().unwrap_or_else(|| "Default".into()),
-        "model": p.name,
-        "color": "default",
-        "current": true,
-        "default": true,
-        "heatedBed": d.heated_bed,
-        "heatedChamber": d.heated_chamber,
-        "volume": {
-            "width": width,
-            "depth": depth,
-            "height": height,
-            "formFactor": if d.circular_bed { "circular" } else { "rectangular" },
-            "origin": if d.origin_center { "center" } else { "lowerleft" },
-            "custom_box": false,
-        },
-        "axes": {
-            "x": {"speed": x, "inverted": false},
-            "y": {"speed": y, "inverted": false},
-            "z": {"speed": z, "inverted": false},
-            "e": {"speed": e, "inverted": false},
-        },
-        "extruder": {
-            "count": d.extruders,
-            "offsets": vec![[0.0, 0.0]; d.extruders as usize],
-            "nozzleDiameter": d.nozzle_diameter,
-            "sharedNozzle": false,
-            "defaultExtrusionLength": 5,
-        },
-        "resource": req.url_for(&format!("/api/printerprofiles/{id}")),
-    })
-}
-
-/// `GET /api/printerprofiles`.
-pub fn printer_profiles(req: &Request) -> Result<Response, Error> {
-    auth::require(req, Access::Read)?;
-    let p = printers::get(req.require_printer()?).map_err(host)?;
-    let mut profiles = serde_json::Map::new();
-    profiles.insert(profile_id(&p), profile(req, &p));
-    Ok(Response::ok_json(&json!({"profiles": profiles})))
 }
 
 #[cfg(test)]

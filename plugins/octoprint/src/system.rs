@@ -44,13 +44,6 @@ pub fn info(req: &Request) -> Result<Response, Error> {
     auth::require(req, Access::Admin)?;
     let printer = printers::get(req.require_printer()?).map_err(host)?;
     let farm = host_info();
-    // Whole seconds, as OctoPrint writes it (`2026-12-08T02:04:53Z`).
-    let now = time::OffsetDateTime::now_utc();
-    let generated = now
-        .replace_nanosecond(0)
-        .unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
     Ok(Response::ok_json(&json!({"systeminfo": {
         "browser.user_agent": req.header("user-agent").unwrap_or(""),
         "connectivity.connection_check": "1.1.1.1:53",
@@ -75,7 +68,7 @@ pub fn info(req: &Request) -> Result<Response, Error> {
         // The contract does not carry the firmware's M115 name; the printer's profile is the
         // closest the plugin knows.
         "printer.firmware": printer.profile.unwrap_or_else(|| "unknown".into()),
-        "systeminfo.generated": generated,
+        "systeminfo.generated": crate::clock::now_z(),
         "systeminfo.generator": "systemapi",
     }})))
 }
