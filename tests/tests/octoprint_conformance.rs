@@ -422,3 +422,79 @@ async fn settings_carry_every_key_of_octoprints_and_only_admins_save() {
     let (status, out) = operator.post("/api/logout", json!({})).await;
     assert_eq!((status, &out["needs"]["group"]), (200, &json!(["guests"])));
 }
+
+#[tokio::test]
+async fn the_access_model_and_the_upload_dialogs_name_check_answer_as_octoprint() {
+    let server = Server::start(ONE_PRINTER);
+    let (viewer, operator, admin) = clients(&server).await;
+    let anonymous = Octo::new(&server, "v1", None);
+    let permissions = anonymous.ok("/api/access/permissions").await;
+    let keys: Vec<&str> = permissions["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    for key in [
+        "ADMIN",
+        "STATUS",
+        "CONTROL",
+        "FILES_UPLOAD",
+        "PRINT",
+        "SETTINGS",
+    ] {
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+    }
+    assert_eq!(operator.get("/api/access/groups").await.0, 403);
+    let groups = admin.ok("/api/access/groups").await;
+    assert_eq!(groups["groups"][0]["key"], "admins", "{groups}");
+    let me = operator.ok("/api/access/users/olga").await;
+    assert_eq!(
+        (me["name"].as_str(), me["admin"].as_bool()),
+        (Some("olga"), Some(false))
+    );
+    assert_eq!(me["groups"], json!(["users"]));
+    assert_eq!(operator.get("/api/access/users/vera").await.0, 403);
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = plain
+        .get(format!("{}/api/users/olga", viewer.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .ends_with("/api/access/users/olga"));
+
+    server.upload_gcode("cube.gcode", gcode(3)).await;
+    let (status, sane) = viewer
+        .post(
+            "/api/files/test",
+            json!({"command": "sanitize", "storage": "local", "path": "parts/", "filename": "cube.gcode"}),
+        )
+        .await;
+    assert_eq!(
+        (status, sane["sanitized"].as_str()),
+        (200, Some("parts/cube.gcode"))
+    );
+    let exists =
+        |name: &str| json!({"command": "exists", "storage": "local", "path": "", "filename": name});
+    let (status, taken) = viewer.post("/api/files/test", exists("cube.gcode")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (taken["exists"].as_bool(), taken["suggestion"].as_str()),
+        (Some(true), Some("cube_1.gcode")),
+        "{taken}"
+    );
+    assert!(taken["size"].as_u64().unwrap() > 0);
+    let (_, free) = viewer.post("/api/files/test", exists("new.gcode")).await;
+    assert_eq!(free, json!({"exists": false}));
+    let (status, _) = viewer
+        .post("/api/files/test", json!({"command": "exists"}))
+        .await;
+    assert_eq!(status, 400);
+}

@@ -187,8 +187,12 @@ fn location(req: &Request) -> Result<String, Error> {
     }
 }
 
-/// `GET/POST /api/files/{location}`: list, or upload / create a folder.
+/// `GET/POST /api/files/{location}`: list, or upload / create a folder. `POST /api/files/test`
+/// is OctoPrint's name check, not a location.
 pub fn location_root(req: &Request) -> Result<Response, Error> {
+    if req.method() == "POST" && req.param_str("location") == Some("test") {
+        return name_test(req);
+    }
     if req.method() == "GET" {
         auth::require(req, Access::Read)?;
         return match location(req)?.as_str() {
@@ -201,6 +205,44 @@ pub fn location_root(req: &Request) -> Result<Response, Error> {
         return Err(Error::not_found("SD card support is disabled"));
     }
     upload(req)
+}
+
+/// `POST /api/files/test`: `sanitize` (the path a name would be stored under) and `exists`
+/// (whether it is taken, with a free name to suggest), as upload dialogs ask before uploading.
+fn name_test(req: &Request) -> Result<Response, Error> {
+    auth::require(req, Access::Read)?;
+    let cmd = errors::command(req, &["sanitize", "exists"])?;
+    let text = |key: &str| -> Result<String, Error> {
+        cmd.data
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Error::bad_request("Mandatory parameters missing"))
+    };
+    let (_storage, folder, name) = (text("storage")?, text("path")?, text("filename")?);
+    let folder = clean_path(&folder)?;
+    let name = clean_path(&name)?;
+    let joined = join(&folder, &name);
+    if cmd.name == "sanitize" {
+        return Ok(Response::ok_json(&json!({ "sanitized": joined })));
+    }
+    let Ok(found) = files::stat(&joined) else {
+        return Ok(Response::ok_json(&json!({"exists": false})));
+    };
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) => (stem.to_string(), format!(".{ext}")),
+        None => (name.clone(), String::new()),
+    };
+    let suggestion = (1..)
+        .map(|n| format!("{stem}_{n}{ext}"))
+        .find(|candidate| files::stat(&join(&folder, candidate)).is_err())
+        .unwrap_or_default();
+    Ok(Response::ok_json(&json!({
+        "exists": true,
+        "suggestion": suggestion,
+        "size": found.size,
+        "date": found.modified / 1000,
+    })))
 }
 
 /// A multipart/form field, which clients send in any order.

@@ -11,6 +11,7 @@
 //! [`appkeys`] (the application-key workflow, decided by the farm's admins) and [`push`] (the
 //! SockJS channel).
 
+pub mod access;
 pub mod appkeys;
 pub mod auth;
 pub mod clock;
@@ -93,6 +94,11 @@ impl Plugin for OctoPrint {
             .get("/robots.txt", web::robots)
             .get("/reverse_proxy_test/", web::reverse_proxy_test)
             .get("/plugin/discovery/discovery.xml", web::discovery_xml)
+            .get("/api/access/permissions", access::permissions)
+            .get("/api/access/groups", access::groups)
+            .get("/api/access/users/{name}", access::user)
+            .get("/api/users", access::old_users)
+            .get("/api/users/{name}", access::old_users)
             .get("/sockjs/info", push::info)
             .get("/plugin/appkeys/probe", appkeys::probe)
             .post("/plugin/appkeys/request", appkeys::request)

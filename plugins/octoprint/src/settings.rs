@@ -35,28 +35,15 @@ pub fn server(req: &Request) -> Result<Response, Error> {
     ))
 }
 
-/// The user record OctoPrint answers a login with.
+/// The user record OctoPrint answers a login with: the access API's record and the session.
 fn user_record(caller: &Caller, session: Option<String>) -> Value {
-    let role = caller.identity.role;
-    let groups = auth::groups(role);
-    let permissions = auth::permissions(role);
-    json!({
-        "name": caller.identity.user,
-        "active": true,
-        "admin": role == Role::Admin,
-        "user": true,
-        "apikey": caller.key,
-        "groups": groups,
-        "permissions": permissions,
-        "needs": {"group": groups, "role": permissions.iter().map(|p| p.to_ascii_lowercase()).collect::<Vec<_>>()},
-        "roles": if role == Role::Admin { vec!["user", "admin"] } else { vec!["user"] },
-        "settings": {},
-        "session": session,
-        // When credentials were last seen: now, for a login that just checked them.
-        "_credentials_seen": crate::clock::now_offset(),
-        "_is_external_client": false,
-        "_login_mechanism": "apikey",
-    })
+    let mut record = crate::access::user_record(caller);
+    record["session"] = json!(session);
+    // When credentials were last seen: now, for a login that just checked them.
+    record["_credentials_seen"] = json!(crate::clock::now_offset());
+    record["_is_external_client"] = json!(false);
+    record["_login_mechanism"] = json!("apikey");
+    record
 }
 
 /// `POST /api/login`: passive (the key's user, JSON `{"passive":true}` or form `passive=True`)
