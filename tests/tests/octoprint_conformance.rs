@@ -498,3 +498,38 @@ async fn the_access_model_and_the_upload_dialogs_name_check_answer_as_octoprint(
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn commands_are_parsed_before_permissions_and_unselect_follows_octoprints_rules() {
+    let server = Server::start(ONE_PRINTER);
+    wait_state(&server, "v1", "operational").await;
+    let (viewer, operator, _) = clients(&server).await;
+    // A viewer's malformed command is a 400 (as for anyone); a well-formed one a 403.
+    let (status, _) = viewer.post("/api/job", json!({"command": "bogus"})).await;
+    assert_eq!(status, 400);
+    let (status, _) = viewer.post("/api/job", json!({"command": "cancel"})).await;
+    assert_eq!(status, 403);
+    server.upload_gcode("cube.gcode", gcode(3)).await;
+    let cube = "/api/files/local/cube.gcode";
+    let (status, answer) = viewer.post(cube, json!({"command": "move"})).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("Mandatory parameters missing"))
+    );
+    let (status, _) = viewer.post(cube, json!({"command": "select"})).await;
+    assert_eq!(status, 403);
+
+    let (status, answer) = operator.post(cube, json!({"command": "unselect"})).await;
+    assert_eq!(status, 409, "nothing selected: {answer}");
+    operator.command(cube, json!({"command": "select"})).await;
+    let (status, _) = operator
+        .post(
+            "/api/files/local/missing.gcode",
+            json!({"command": "unselect"}),
+        )
+        .await;
+    assert_eq!(status, 400, "only the selected file");
+    operator.command(cube, json!({"command": "unselect"})).await;
+    let (status, answer) = operator.post(cube, json!({"command": "slice"})).await;
+    assert_eq!(status, 415, "{answer}");
+}

@@ -63,6 +63,21 @@ pub fn command(req: &Request, valid: &[&str]) -> Result<Command, Error> {
     Ok(Command { name, data })
 }
 
+/// [`command`], and the fields each command must carry (`(command, [fields])`): 400 "Mandatory
+/// parameters missing" without them, as OctoPrint checks before it looks at permissions.
+pub fn command_with(req: &Request, valid: &[(&str, &[&str])]) -> Result<Command, Error> {
+    let names: Vec<&str> = valid.iter().map(|(name, _)| *name).collect();
+    let cmd = command(req, &names)?;
+    let required = valid
+        .iter()
+        .find(|(name, _)| *name == cmd.name)
+        .map_or(&[][..], |(_, fields)| *fields);
+    if required.iter().any(|field| !cmd.data.contains_key(*field)) {
+        return Err(Error::bad_request("Mandatory parameters missing"));
+    }
+    Ok(cmd)
+}
+
 /// A JSON object body: 415 for another content type, 400 when malformed or not an object.
 pub fn json_object(req: &Request) -> Result<Map<String, Value>, Error> {
     if !req.is_json() {

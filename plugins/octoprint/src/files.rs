@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{self, Access};
 use crate::errors::{self, host};
-use crate::job::{self, Selection};
+use crate::job;
 use crate::printer::is_ready;
 
 /// The G-code extensions the farm's library accepts (compared case-insensitively).
@@ -367,12 +367,13 @@ fn stat(path: &str) -> Result<FileInfo, Error> {
 
 /// `GET/POST/DELETE /api/files/{location}/{*path}`.
 pub fn file(req: &Request) -> Result<Response, Error> {
-    let access = if req.method() == "GET" {
-        Access::Read
-    } else {
+    // A file command checks its permission after parsing the command, as OctoPrint does.
+    let access = if req.method() == "DELETE" {
         Access::Control
+    } else {
+        Access::Read
     };
-    auth::require(req, access)?;
+    let caller = auth::require(req, access)?;
     if location(req)? == "sdcard" {
         return Err(Error::not_found("SD card support is disabled"));
     }
@@ -388,7 +389,7 @@ pub fn file(req: &Request) -> Result<Response, Error> {
             Ok(Response::ok_json(&entry(req, &info, all.as_deref())))
         }
         "DELETE" => delete(req, &path),
-        _ => file_command(req, &path),
+        _ => file_command(req, &caller, &path),
     }
 }
 
@@ -414,12 +415,25 @@ fn delete(req: &Request, path: &str) -> Result<Response, Error> {
 }
 
 /// `POST /api/files/local/{path}`: `select`, `unselect`, `analyse`, `copy`, `move`.
-fn file_command(req: &Request, path: &str) -> Result<Response, Error> {
+fn file_command(req: &Request, caller: &auth::Caller, path: &str) -> Result<Response, Error> {
     let id = req.require_printer()?;
-    let cmd = errors::command(
+    let cmd = errors::command_with(
         req,
-        &["select", "unselect", "slice", "analyse", "copy", "move"],
+        &[
+            ("select", &[]),
+            ("unselect", &[]),
+            ("slice", &[]),
+            ("analyse", &[]),
+            ("copy", &["destination"]),
+            ("move", &["destination"]),
+        ],
     )?;
+    if !caller.identity.role.can_operate() {
+        return Err(crate::errors::forbidden());
+    }
+    if cmd.name == "unselect" {
+        return unselect(id, path);
+    }
     let info = stat(path)?;
     match cmd.name.as_str() {
         "select" => {
@@ -440,21 +454,36 @@ fn file_command(req: &Request, path: &str) -> Result<Response, Error> {
             }
             Ok(Response::no_content())
         }
-        "unselect" => {
-            let printer = printers::get(id).map_err(host)?;
-            if printer.state.is_busy() {
-                return Err(Error::conflict("Cannot unselect while a print is running"));
-            }
-            if job::selection(id)?.is_some_and(|s: Selection| s.path == path) {
-                job::unselect(id)?;
-            }
-            Ok(Response::no_content())
-        }
         // The core analyses every file when it is stored; nothing is left to start.
         "analyse" => Ok(Response::no_content()),
-        "slice" => Err(Error::not_found("Slicing is not supported")),
+        "slice" => Err(Error::unsupported_media_type(
+            "Cannot slice file, no slicer available",
+        )),
         _ => copy_or_move(req, &cmd.name, &info, &cmd.data),
     }
+}
+
+/// `unselect`: only the selected file (or `current`), only while the printer is ready, with
+/// OctoPrint's messages.
+fn unselect(id: &str, path: &str) -> Result<Response, Error> {
+    let printer = printers::get(id).map_err(host)?;
+    if !is_ready(&printer) {
+        return Err(Error::conflict(
+            "Printer is already printing, cannot unselect current file",
+        ));
+    }
+    let Some(selected) = job::selection(id)? else {
+        return Err(Error::conflict(
+            "Cannot unselect current file when there is no file selected",
+        ));
+    };
+    if path != selected.path && path != "current" {
+        return Err(Error::bad_request(
+            "Only the currently selected file can be unselected",
+        ));
+    }
+    job::unselect(id)?;
+    Ok(Response::no_content())
 }
 
 /// `copy`/`move` with `destination`: into an existing folder, or to a new name; 409 when the

@@ -198,13 +198,17 @@ pub fn job(req: &Request) -> Result<Response, Error> {
         let p = printers::get(id).map_err(host)?;
         return Ok(Response::ok_json(&job_state(&p)?));
     }
-    auth::require(req, Access::Control)?;
+    // OctoPrint's order: credentials, the printer's state, the command, then the permission to
+    // print (so a viewer's malformed command is a 400 and any command while offline a 409).
+    let caller = auth::require(req, Access::Read)?;
     let p = printers::get(id).map_err(host)?;
-    // OctoPrint checks this before it even parses the command.
     if !is_operational(&p) {
         return Err(not_operational());
     }
     let cmd = errors::command(req, &["start", "restart", "pause", "cancel"])?;
+    if !caller.identity.role.can_operate() {
+        return Err(crate::errors::forbidden());
+    }
     let active = matches!(
         p.state,
         PrinterState::Printing | PrinterState::Pausing | PrinterState::Paused
@@ -214,9 +218,10 @@ pub fn job(req: &Request) -> Result<Response, Error> {
             if p.state.is_busy() {
                 return Err(Error::conflict("Printer already has an active print job"));
             }
-            let sel = selection(id)?
-                .ok_or_else(|| Error::conflict("Cannot start printing, no file selected"))?;
-            start(id, &sel.path)?;
+            // With nothing selected OctoPrint starts nothing and says nothing else.
+            if let Some(sel) = selection(id)? {
+                start(id, &sel.path)?;
+            }
         }
         "restart" => {
             if p.state != PrinterState::Paused {
