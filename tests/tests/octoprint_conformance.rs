@@ -533,3 +533,71 @@ async fn commands_are_parsed_before_permissions_and_unselect_follows_octoprints_
     let (status, answer) = operator.post(cube, json!({"command": "slice"})).await;
     assert_eq!(status, 415, "{answer}");
 }
+
+#[tokio::test]
+async fn the_bundled_plugins_clients_probe_answer_with_octoprints_permissions() {
+    let server = Server::start(ONE_PRINTER);
+    let (viewer, operator, admin) = clients(&server).await;
+    for (path, key) in [
+        ("/api/plugin/pluginmanager", "plugins"),
+        ("/plugin/pluginmanager/plugins", "plugins"),
+        ("/plugin/logging/logs", "files"),
+        ("/plugin/backup/", "backups"),
+        ("/plugin/announcements/channels", "channels"),
+        ("/api/plugin/health_check", "health"),
+    ] {
+        assert_eq!(operator.get(path).await.0, 403, "{path}");
+        let body = admin.ok(path).await;
+        assert!(body.get(key).is_some(), "{path}: {body}");
+    }
+    assert!(viewer.ok("/plugin/achievements/").await["achievements"].is_array());
+    assert_eq!(viewer.get("/plugin/softwareupdate/check").await.0, 403);
+    assert_eq!(
+        operator.ok("/plugin/softwareupdate/check").await["status"],
+        "current"
+    );
+    assert_eq!(
+        operator.ok("/api/plugin/action_command_notification").await,
+        json!({"notifications": []})
+    );
+    let (status, _) = operator
+        .post(
+            "/api/plugin/action_command_prompt",
+            json!({"command": "select", "choice": 0}),
+        )
+        .await;
+    assert_eq!(status, 409, "no prompt is open");
+    let (status, _) = operator
+        .post("/api/plugin/no_such_plugin", json!({"command": "x"}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(operator.get("/api/plugin/no_such_plugin").await.0, 404);
+
+    // The settings dialogs' checks: admins only; the address check answers the caller's.
+    let check = json!({"command": "address"});
+    assert_eq!(operator.post("/api/util/test", check.clone()).await.0, 403);
+    let (status, address) = admin.post("/api/util/test", check).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            address["address"].as_str(),
+            address["is_lan_address"].as_bool()
+        ),
+        (Some("127.0.0.1"), Some(true)),
+        "{address}"
+    );
+    let (status, answer) = admin
+        .post("/api/util/test", json!({"command": "url"}))
+        .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("Mandatory parameters missing"))
+    );
+    let (_, path) = admin
+        .post("/api/util/test", json!({"command": "path", "path": "/etc"}))
+        .await;
+    assert_eq!(
+        path["result"], false,
+        "a plugin cannot see the host's files: {path}"
+    );
+}

@@ -16,3 +16,8 @@ pub fn now_z() -> String {
 pub fn now_offset() -> String {
     now_z().replace('Z', "+00:00")
 }
+
+/// Now as Unix seconds with a fraction (`timestamp` fields).
+pub fn now_secs() -> f64 {
+    OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
+}

@@ -14,6 +14,7 @@
 pub mod access;
 pub mod appkeys;
 pub mod auth;
+pub mod bundled;
 pub mod clock;
 pub mod csrf;
 pub mod errors;
@@ -27,6 +28,7 @@ pub mod push;
 pub mod settings;
 pub mod system;
 pub mod timelapse;
+pub mod util_test;
 pub mod web;
 
 use printfarm_sdk::events::Event;
@@ -94,11 +96,29 @@ impl Plugin for OctoPrint {
             .get("/robots.txt", web::robots)
             .get("/reverse_proxy_test/", web::reverse_proxy_test)
             .get("/plugin/discovery/discovery.xml", web::discovery_xml)
+            .post("/api/util/test", util_test::run)
             .get("/api/access/permissions", access::permissions)
             .get("/api/access/groups", access::groups)
             .get("/api/access/users/{name}", access::user)
             .get("/api/users", access::old_users)
             .get("/api/users/{name}", access::old_users)
+            .route("GET,POST", "/api/plugin/{plugin}", bundled::simple_api)
+            .get("/plugin/pluginmanager/plugins", bundled::blueprint)
+            .get("/plugin/pluginmanager/plugins/versions", bundled::blueprint)
+            .get("/plugin/pluginmanager/orphans", bundled::blueprint)
+            .get("/plugin/pluginmanager/repository", bundled::blueprint)
+            .get("/plugin/pluginmanager/export", bundled::blueprint)
+            .get("/plugin/softwareupdate/check", bundled::blueprint)
+            .get("/plugin/softwareupdate/updatelog", bundled::blueprint)
+            .get("/plugin/logging/", bundled::blueprint)
+            .get("/plugin/logging/logs", bundled::blueprint)
+            .get("/plugin/logging/setup", bundled::blueprint)
+            .get("/plugin/logging/setup/levels", bundled::blueprint)
+            .get("/plugin/backup/", bundled::blueprint)
+            .get("/plugin/backup/unknown_plugins", bundled::blueprint)
+            .get("/plugin/announcements/channels", bundled::blueprint)
+            .get("/plugin/achievements/", bundled::blueprint)
+            .get("/api/logs", bundled::old_logs)
             .get("/sockjs/info", push::info)
             .get("/plugin/appkeys/probe", appkeys::probe)
             .post("/plugin/appkeys/request", appkeys::request)

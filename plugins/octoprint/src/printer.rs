@@ -261,29 +261,20 @@ fn tool_values(data: &Map<String, Value>, key: &str) -> Result<Vec<(String, f64)
     Ok(out)
 }
 
-/// The `flowrate` (tool, M221) and `feedrate` (printhead, M220) commands: OctoPrint takes
-/// `factor` as a fraction (≤ 2) or a percentage, checks the percentage against `range` and sends
-/// `<gcode> S<percent>`.
-fn set_factor(
-    id: &str,
-    data: &Map<String, Value>,
-    range: std::ops::RangeInclusive<f64>,
-    gcode: &str,
-) -> Result<(), Error> {
-    let factor = errors::required_number(data, "factor")?;
-    let factor = if factor <= 2.0 {
-        factor * 100.0
-    } else {
-        factor
+/// Sets a feed or flow rate factor (`M220`/`M221`) as OctoPrint converts it: an integer is a
+/// percentage, a fraction (a JSON float such as `0.9`) is multiplied by 100; at least 1, no upper
+/// bound; anything else is 400 "factor is invalid".
+fn set_factor(id: &str, data: &Map<String, Value>, gcode: &str) -> Result<(), Error> {
+    let invalid = || Error::bad_request("factor is invalid");
+    let factor = match data.get("factor") {
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.as_f64().ok_or_else(invalid)?,
+        Some(Value::Number(n)) => (n.as_f64().ok_or_else(invalid)? * 100.0).trunc(),
+        _ => return Err(invalid()),
     };
-    if !range.contains(&factor) {
-        return Err(Error::bad_request(format!(
-            "factor must be between {} and {}",
-            range.start(),
-            range.end()
-        )));
+    if factor < 1.0 {
+        return Err(invalid());
     }
-    printers::send_commands(id, [format!("{gcode} S{}", factor.round())]).map_err(host)?;
+    printers::send_commands(id, [format!("{gcode} S{factor}")]).map_err(host)?;
     Ok(())
 }
 
@@ -325,7 +316,7 @@ pub fn tool(req: &Request) -> Result<Response, Error> {
             )
             .map_err(host)?;
         }
-        _ => set_factor(id, &cmd.data, 75.0..=125.0, "M221")?,
+        _ => set_factor(id, &cmd.data, "M221")?,
     }
     Ok(Response::no_content())
 }
@@ -418,7 +409,7 @@ pub fn printhead(req: &Request) -> Result<Response, Error> {
             }
             printers::home(id, list).map_err(host)?;
         }
-        _ => set_factor(id, &cmd.data, 50.0..=200.0, "M220")?,
+        _ => set_factor(id, &cmd.data, "M220")?,
     }
     Ok(Response::no_content())
 }
