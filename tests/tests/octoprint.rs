@@ -543,9 +543,22 @@ async fn bad_input_answers_as_octoprint_and_files_behave() {
     assert_eq!(v["folder"]["path"], "parts");
     assert_eq!(v["done"], true);
     assert!(h.contains_key("location"));
+    // As OctoPrint 1.11.8 answers (measured): an existing folder is created again (201), a
+    // folder named like G-code is refused (409), and malformed upload userdata is a 400.
     let form = Form::new().text("foldername", "parts");
     let (s, _, _) = c.upload(form).await;
-    assert_eq!(s, 409, "folder exists");
+    assert_eq!(s, 201, "folder exists");
+    let form = Form::new().text("foldername", "x.gcode");
+    let (s, _, _) = c.upload(form).await;
+    assert_eq!(s, 409, "a folder named like a file");
+    let form = Form::new()
+        .part("file", file_part("u.gcode", gcode(3)))
+        .text("userdata", "{not json");
+    let (s, v, _) = c.upload(form).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("userdata contains invalid JSON"))
+    );
     let form = Form::new()
         .part("file", file_part("a.gcode", gcode(3)))
         .text("path", "parts");

@@ -601,3 +601,46 @@ async fn the_bundled_plugins_clients_probe_answer_with_octoprints_permissions() 
         "a plugin cannot see the host's files: {path}"
     );
 }
+
+#[tokio::test]
+async fn file_entries_carry_their_uploader_userdata_and_print_results() {
+    let server = Server::start(ONE_PRINTER);
+    wait_state(&server, "v1", "operational").await;
+    let (viewer, operator, _) = clients(&server).await;
+    let form = Form::new()
+        .part("file", file_part("bench.gcode", gcode(5)))
+        .text("userdata", r#"{"from": "slicer"}"#)
+        .text("print", "true");
+    let (status, body, _) = operator.upload(form).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["userdata"], json!({"from": "slicer"}));
+    let entry = wait_for("a print result", 60, async || {
+        let entry = viewer.ok("/api/files/local/bench.gcode").await;
+        (entry["prints"]["success"] == 1).then_some(entry)
+    })
+    .await;
+    assert_eq!(entry["user"], "olga", "{entry}");
+    assert_eq!(entry["userdata"], json!({"from": "slicer"}));
+    assert_eq!(entry["prints"]["failure"], 0);
+    assert_eq!(entry["prints"]["last"]["success"], true);
+    assert!(
+        entry["statistics"]["lastPrintTime"]["_default"].is_number(),
+        "{entry}"
+    );
+    // Listings carry the same; a folder has its date and empty print counts.
+    let listed = viewer.ok("/api/files/local").await;
+    let bench = listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "bench.gcode")
+        .unwrap();
+    assert_eq!(bench["prints"]["success"], 1);
+    let (status, _, _) = operator
+        .upload(Form::new().text("foldername", "parts"))
+        .await;
+    assert_eq!(status, 201);
+    let folder = viewer.ok("/api/files/local/parts").await;
+    assert!(folder["date"].is_number(), "{folder}");
+    assert_eq!(folder["prints"], json!({"failure": 0, "success": 0}));
+}

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{self, Access};
 use crate::errors::{self, host};
+use crate::file_stats::{self, FileStats};
 use crate::job;
 use crate::printer::is_ready;
 
@@ -92,13 +93,13 @@ fn analysis(info: &FileInfo) -> Option<Value> {
 
 /// An OctoPrint file or folder entry; `children` for folders, built from `all` (a recursive
 /// listing) when given.
-pub fn entry(req: &Request, info: &FileInfo, all: Option<&[FileInfo]>) -> Value {
+pub fn entry(req: &Request, info: &FileInfo, all: Option<&[FileInfo]>, stats: &FileStats) -> Value {
     if info.is_folder {
         let children: Vec<Value> = all
             .map(|all| {
                 all.iter()
                     .filter(|c| parent(&c.path) == info.path)
-                    .map(|c| entry(req, c, Some(all)))
+                    .map(|c| entry(req, c, Some(all), stats))
                     .collect()
             })
             .unwrap_or_default();
@@ -119,6 +120,8 @@ pub fn entry(req: &Request, info: &FileInfo, all: Option<&[FileInfo]>) -> Value 
             "typePath": ["folder"],
             "children": children,
             "size": size,
+            "date": info.modified / 1000,
+            "prints": {"failure": 0, "success": 0},
             "refs": {"resource": resource_url(req, &info.path)},
         });
     }
@@ -140,7 +143,17 @@ pub fn entry(req: &Request, info: &FileInfo, all: Option<&[FileInfo]>) -> Value 
     if let Some(a) = analysis(info) {
         v["gcodeAnalysis"] = a;
     }
+    stats.annotate(&info.path, &mut v);
     v
+}
+
+/// The per-file metadata of the request's printer, loaded once for a listing.
+fn stats_for(req: &Request) -> Result<FileStats, Error> {
+    let printer = printers::get(req.require_printer()?).map_err(host)?;
+    Ok(FileStats::load(
+        &printer.id,
+        &crate::profiles::profile_id(&printer),
+    ))
 }
 
 /// The folder part of a path (`""` at the root).
@@ -152,10 +165,11 @@ fn parent(path: &str) -> &str {
 /// expanded when `recursive`.
 fn tree(req: &Request, folder: &str, recursive: bool) -> Result<Vec<Value>, Error> {
     let all = files::list(folder, recursive).map_err(host)?;
+    let stats = stats_for(req)?;
     Ok(all
         .iter()
         .filter(|f| parent(&f.path) == folder)
-        .map(|f| entry(req, f, recursive.then_some(all.as_slice())))
+        .map(|f| entry(req, f, recursive.then_some(all.as_slice()), &stats))
         .collect())
 }
 
@@ -200,11 +214,11 @@ pub fn location_root(req: &Request) -> Result<Response, Error> {
             _ => Ok(Response::ok_json(&json!({"files": []}))),
         };
     }
-    auth::require(req, Access::Control)?;
+    let caller = auth::require(req, Access::Control)?;
     if location(req)? == "sdcard" {
         return Err(Error::not_found("SD card support is disabled"));
     }
-    upload(req)
+    upload(req, &caller)
 }
 
 /// `POST /api/files/test`: `sanitize` (the path a name would be stored under) and `exists`
@@ -252,9 +266,15 @@ fn field<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 
 /// `POST /api/files/local`: a file upload (`file`, `path`, `select`, `print`, `filename`,
 /// `noOverwrite`) or a folder (`foldername`, `path`).
-fn upload(req: &Request) -> Result<Response, Error> {
+fn upload(req: &Request, caller: &auth::Caller) -> Result<Response, Error> {
     let id = req.require_printer()?;
     let folder = clean_path(field(req, "path").unwrap_or(""))?;
+    let userdata = field(req, "userdata")
+        .map(|text| {
+            serde_json::from_str::<Value>(text)
+                .map_err(|_| Error::bad_request("userdata contains invalid JSON"))
+        })
+        .transpose()?;
     let Some(upload) = req.upload("file") else {
         if let Some(name) = field(req, "foldername") {
             return make_folder(req, &folder, name);
@@ -288,6 +308,13 @@ fn upload(req: &Request) -> Result<Response, Error> {
         HostError::Invalid(m) => Error::unsupported_media_type(m),
         e => host(e),
     })?;
+    file_stats::record_upload(
+        &stored.path,
+        file_stats::Upload {
+            user: caller.identity.user.clone(),
+            userdata: userdata.clone(),
+        },
+    )?;
     let want_print = field(req, "print").is_some_and(errors::truthy);
     let want_select = field(req, "select").is_some_and(errors::truthy) || want_print;
     // OctoPrint silently drops select/print when the printer is not ready for them.
@@ -312,23 +339,31 @@ fn upload(req: &Request) -> Result<Response, Error> {
                 "refs": {"resource": location, "download": download_url(req, &stored.path)},
             }},
             "done": true,
+            "userdata": userdata,
             "effectiveSelect": effective_select,
             "effectivePrint": effective_print,
         }),
     ))
 }
 
-/// Creates `folder/name`: 201 with the folder, 409 if something exists there.
+/// Creates `folder/name`: 201 with the folder (also when it exists already, as OctoPrint
+/// answers), 409 for a name with a G-code extension or where a file is.
 fn make_folder(req: &Request, folder: &str, name: &str) -> Result<Response, Error> {
     let name = clean_path(name)?;
     if name.is_empty() {
-        return Err(Error::bad_request("Invalid folder name"));
+        return Err(Error::bad_request("folder name is empty"));
+    }
+    if is_gcode(&name) {
+        return Err(Error::conflict(
+            "Can't create folder, please try another name",
+        ));
     }
     let path = join(folder, &name);
-    if files::stat(&path).is_ok() {
-        return Err(Error::conflict(format!("Folder already exists: {path}")));
-    }
-    let info = files::make_folder(&path).map_err(host)?;
+    let info = match files::stat(&path) {
+        Ok(existing) if existing.is_folder => existing,
+        Ok(_) => return Err(Error::conflict(format!("A file exists at {path}"))),
+        Err(_) => files::make_folder(&path).map_err(host)?,
+    };
     let location = resource_url(req, &info.path);
     Ok(Response::created(
         &location,
@@ -386,7 +421,12 @@ pub fn file(req: &Request) -> Result<Response, Error> {
             } else {
                 None
             };
-            Ok(Response::ok_json(&entry(req, &info, all.as_deref())))
+            Ok(Response::ok_json(&entry(
+                req,
+                &info,
+                all.as_deref(),
+                &stats_for(req)?,
+            )))
         }
         "DELETE" => delete(req, &path),
         _ => file_command(req, &caller, &path),

@@ -18,6 +18,7 @@ pub mod bundled;
 pub mod clock;
 pub mod csrf;
 pub mod errors;
+pub mod file_stats;
 pub mod files;
 pub mod interface;
 pub mod job;
@@ -127,6 +128,7 @@ impl Plugin for OctoPrint {
 
     // The push channel (SockJS); see the `push` module.
     fn on_event(event: Event) {
+        file_stats::on_event(&event);
         push::on_event(event)
     }
 
