@@ -513,7 +513,12 @@ async fn bad_input_answers_as_octoprint_and_files_behave() {
         )
         .await;
     assert_eq!(s, 400);
-    assert_eq!(c.ok("/api/printer/sd").await, json!({"ready": false}));
+    // SD support is disabled (the settings say so), and OctoPrint then answers 404.
+    let (s, v) = c.get("/api/printer/sd").await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (404, Some("SD support is disabled"))
+    );
 
     // Files: unknown, traversal, wrong type, nothing to upload.
     let (s, _) = c.get("/api/files/local/nope.gcode").await;

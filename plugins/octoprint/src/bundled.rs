@@ -56,7 +56,11 @@ fn environment() -> Value {
         "pip": {"available": false, "version": null, "install_dir": null, "use_user": false,
                 "virtual_env": false, "additional_args": null, "python": null},
         "safe_mode": false,
-        "supported_extensions": {"archive": [".zip", ".tar.gz", ".tgz", ".tar"], "python": [".py"]},
+        "supported_extensions": {
+            "archive": [".zip", ".tar.gz", ".tgz", ".tar", ".gz", ".whl"],
+            "json": [".json"],
+            "python": [".py"],
+        },
     })
 }
 
@@ -75,8 +79,9 @@ pub fn simple_api(req: &Request) -> Result<Response, Error> {
             Ok(Response::ok_json(&out))
         }
         ("pluginmanager", true) => {
-            auth::require(req, Access::Admin)?;
-            // Installing, enabling or uninstalling is the farm host's business.
+            // OctoPrint parses the command before it checks permissions; no command is valid
+            // here (installing, enabling or uninstalling is the farm host's business).
+            auth::require(req, Access::Read)?;
             errors::command(req, &[])?;
             Ok(Response::no_content())
         }

@@ -28,6 +28,12 @@ const TEMPLATE_KINDS: [&str; 11] = [
 pub fn wizard(req: &Request) -> Result<Response, Error> {
     auth::require(req, Access::Admin)?;
     if req.method() == "POST" {
+        let handled = crate::errors::json_object(req)?;
+        if !handled.get("handled").is_some_and(Value::is_array) {
+            return Err(Error::bad_request(
+                "The browser (or proxy) sent a request that this server could not understand.",
+            ));
+        }
         return Ok(Response::no_content());
     }
     let done = |version: Value, details: Value| json!({"details": details, "ignored": false, "required": false, "version": version});
@@ -57,9 +63,17 @@ pub fn templates(req: &Request) -> Result<Response, Error> {
     Ok(Response::ok_json(&json!({ "order": order })))
 }
 
-/// `GET /api/languages`: only the core's (English) pack.
+/// `GET /api/languages`: only the core's (English) pack. `POST` (installing a pack) needs a
+/// `file`; the farm installs none.
 pub fn languages(req: &Request) -> Result<Response, Error> {
     auth::require(req, Access::Admin)?;
+    if req.method() == "POST" {
+        return Err(Error::bad_request(if req.upload("file").is_none() {
+            "No file included"
+        } else {
+            "Language packs are not installed on a farm printer"
+        }));
+    }
     Ok(Response::ok_json(&json!({"language_packs": {
         "_core": {"display": "Core", "identifier": "_core", "languages": []},
     }})))

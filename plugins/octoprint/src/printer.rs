@@ -208,7 +208,7 @@ pub fn error(req: &Request) -> Result<Response, Error> {
 
 /// `GET /api/printer/command/custom`: the farm configures no custom control panels.
 pub fn custom_controls(req: &Request) -> Result<Response, Error> {
-    auth::require(req, Access::Read)?;
+    auth::require(req, Access::Control)?;
     Ok(Response::ok_json(&json!({"controls": []})))
 }
 
@@ -471,13 +471,14 @@ pub fn command(req: &Request) -> Result<Response, Error> {
     Ok(Response::no_content())
 }
 
-/// `GET/POST /api/printer/sd`: the farm streams from its library, so there is no SD card.
+/// `GET/POST /api/printer/sd`: the farm streams from its library, so SD support is disabled
+/// (as the settings say), and OctoPrint then answers 404 to both.
 pub fn sd(req: &Request) -> Result<Response, Error> {
-    if req.method() == "GET" {
-        auth::require(req, Access::Read)?;
-        return Ok(Response::ok_json(&json!({"ready": false})));
-    }
-    auth::require(req, Access::Control)?;
-    errors::command(req, &["init", "refresh", "release"])?;
+    let access = if req.method() == "GET" {
+        Access::Read
+    } else {
+        Access::Control
+    };
+    auth::require(req, access)?;
     Err(Error::not_found("SD support is disabled"))
 }

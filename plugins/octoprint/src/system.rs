@@ -39,6 +39,12 @@ pub fn run_command(req: &Request) -> Result<Response, Error> {
     Err(not_found())
 }
 
+/// `POST /api/system`: OctoPrint's old way to run a system command (`action`); none exists.
+pub fn old_command(req: &Request) -> Result<Response, Error> {
+    auth::require(req, Access::Admin)?;
+    Err(not_found())
+}
+
 /// `GET /api/system/info`: OctoPrint's flat key list, filled with what the farm knows.
 pub fn info(req: &Request) -> Result<Response, Error> {
     auth::require(req, Access::Admin)?;

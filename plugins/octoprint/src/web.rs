@@ -52,6 +52,17 @@ pub fn login(req: &Request) -> Result<Response, Error> {
     Ok(csrf::with_cookie(req, response))
 }
 
+/// `GET /recovery`: OctoPrint's recovery page, for admins; here the login page leads to the
+/// farm's dashboard.
+pub fn recovery(req: &Request) -> Result<Response, Error> {
+    let target = if auth::optional(req)?.is_some() {
+        "/recovery/"
+    } else {
+        "/login/?redirect=/recovery/?&permissions=ADMIN"
+    };
+    Ok(Response::redirect(&req.url_for(target)))
+}
+
 /// `GET /reverse_proxy_test/`: what this surface sees of the request, for checking a proxy.
 pub fn reverse_proxy_test(req: &Request) -> Result<Response, Error> {
     let header = |name: &str| escape(req.header(name).unwrap_or("-"));
