@@ -644,3 +644,22 @@ async fn file_entries_carry_their_uploader_userdata_and_print_results() {
     assert!(folder["date"].is_number(), "{folder}");
     assert_eq!(folder["prints"], json!({"failure": 0, "success": 0}));
 }
+
+#[tokio::test]
+async fn a_disconnect_mid_print_cancels_the_print_then_closes_the_port_as_octoprint_does() {
+    let server = Server::start(&virtual_printers(1, 1));
+    wait_state(&server, "v1", "operational").await;
+    let (_, operator, _) = clients(&server).await;
+    let form = Form::new()
+        .part("file", file_part("long.gcode", gcode(300)))
+        .text("print", "true");
+    assert_eq!(operator.upload(form).await.0, 201);
+    wait_state(&server, "v1", "printing").await;
+    operator
+        .command("/api/connection", json!({"command": "disconnect"}))
+        .await;
+    // Answered at once; the port closes once the cancel has ended the print.
+    wait_state(&server, "v1", "offline").await;
+    let history = server.get_json("/farm/api/history?printer=v1").await;
+    assert_eq!(history[0]["outcome"], "cancelled", "{history}");
+}

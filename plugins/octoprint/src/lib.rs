@@ -137,6 +137,7 @@ impl Plugin for OctoPrint {
     }
 
     fn on_tick() {
+        settings::finish_pending_disconnects();
         push::on_tick()
     }
 

@@ -2,7 +2,7 @@
 
 use printfarm_sdk::auth::{self as farm_auth, Role};
 use printfarm_sdk::printers::{self, PrinterInfo, PrinterState};
-use printfarm_sdk::{Error, Request, Response};
+use printfarm_sdk::{kv, Error, Request, Response};
 use serde_json::{json, Value};
 
 use crate::auth::{self, Access, Caller};
@@ -309,12 +309,59 @@ pub fn connection(req: &Request) -> Result<Response, Error> {
             }
             printers::connect(id).map_err(host)?;
         }
-        "disconnect" => printers::disconnect(id).map_err(host)?,
+        "disconnect" => disconnect(id, &p)?,
         // The farm's engine never waits for a lost ok forever (it asks again after a timeout),
         // so there is nothing to fake.
         _ => {}
     }
     Ok(Response::no_content())
+}
+
+/// Disconnects, as OctoPrint does even mid-print: the running print is cancelled (and recorded
+/// as cancelled by the farm) and the port closed once the cancel has ended the print, on a
+/// later tick; the farm itself never closes a printing printer's port. Answered at once, as
+/// OctoPrint answers.
+fn disconnect(id: &str, p: &PrinterInfo) -> Result<(), Error> {
+    if !p.state.is_busy() {
+        return printers::disconnect(id).map_err(host);
+    }
+    printers::cancel(id).map_err(host)?;
+    let mut pending: Vec<String> = kv::get_json(PENDING_DISCONNECTS)
+        .map_err(host)?
+        .unwrap_or_default();
+    if !pending.iter().any(|p| p == id) {
+        pending.push(id.to_string());
+    }
+    kv::set_json(PENDING_DISCONNECTS, &pending).map_err(host)
+}
+
+/// The kv key of the printers whose disconnect waits for their cancelled print to end.
+const PENDING_DISCONNECTS: &str = "disconnect-after-cancel";
+
+/// On each tick: closes the ports of printers whose disconnect waited for a cancel to end.
+/// One kv read when none waits.
+pub fn finish_pending_disconnects() {
+    let Ok(Some(pending)) = kv::get_json::<Vec<String>>(PENDING_DISCONNECTS) else {
+        return;
+    };
+    let mut waiting = Vec::new();
+    for id in pending {
+        match printers::get(&id) {
+            Ok(p) if p.state.is_busy() => waiting.push(id),
+            Ok(_) => {
+                if let Err(e) = printers::disconnect(&id) {
+                    printfarm_sdk::log::warn(&format!("disconnecting {id} after its cancel: {e}"));
+                }
+            }
+            // A printer gone from the farm has nothing left to disconnect.
+            Err(_) => {}
+        }
+    }
+    let _ = if waiting.is_empty() {
+        kv::delete(PENDING_DISCONNECTS)
+    } else {
+        kv::set_json(PENDING_DISCONNECTS, &waiting)
+    };
 }
 
 #[cfg(test)]
