@@ -550,7 +550,12 @@ async fn the_bundled_plugins_clients_probe_answer_with_octoprints_permissions() 
         let body = admin.ok(path).await;
         assert!(body.get(key).is_some(), "{path}: {body}");
     }
-    assert!(viewer.ok("/plugin/achievements/").await["achievements"].is_array());
+    let achievements = viewer.ok("/plugin/achievements/").await;
+    assert!(achievements["achievements"].is_array());
+    assert_eq!(achievements["stats"]["prints_started"], 0, "{achievements}");
+    assert_eq!(achievements["timezone"]["name"], "UTC");
+    let versions = viewer.ok("/plugin/pluginmanager/plugins/versions").await;
+    assert!(versions.get("gcodeviewer").is_some() && versions.get("appkeys").is_some());
     assert_eq!(viewer.get("/plugin/softwareupdate/check").await.0, 403);
     assert_eq!(
         operator.ok("/plugin/softwareupdate/check").await["status"],

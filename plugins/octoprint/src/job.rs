@@ -50,6 +50,7 @@ pub fn unselect(printer: &str) -> Result<(), Error> {
 
 /// Starts printing `path` now and marks the selection as started.
 pub fn start(printer: &str, path: &str) -> Result<(), Error> {
+    crate::settings::forget_pending_disconnect(printer)?;
     printers::start_print(printer, path).map_err(host)?;
     kv::set_json(
         &key(printer),

@@ -307,6 +307,7 @@ pub fn connection(req: &Request) -> Result<Response, Error> {
                     return Err(Error::bad_request(format!("{flag} must be a boolean")));
                 }
             }
+            forget_pending_disconnect(id)?;
             printers::connect(id).map_err(host)?;
         }
         "disconnect" => disconnect(id, &p)?,
@@ -332,6 +333,16 @@ fn disconnect(id: &str, p: &PrinterInfo) -> Result<(), Error> {
     if !pending.iter().any(|p| p == id) {
         pending.push(id.to_string());
     }
+    kv::set_json(PENDING_DISCONNECTS, &pending).map_err(host)
+}
+
+/// Forgets a disconnect still waiting for `printer`'s cancel: a later connect or print start
+/// from a client means the printer is wanted again.
+pub fn forget_pending_disconnect(printer: &str) -> Result<(), Error> {
+    let Some(mut pending) = kv::get_json::<Vec<String>>(PENDING_DISCONNECTS).map_err(host)? else {
+        return Ok(());
+    };
+    pending.retain(|p| p != printer);
     kv::set_json(PENDING_DISCONNECTS, &pending).map_err(host)
 }
 
