@@ -13,7 +13,7 @@ use crate::settings::OCTOPRINT_VERSION;
 
 /// The bundled plugins the surface answers for, with their display names, as the plugin
 /// manager lists them.
-const PLUGINS: [(&str, &str); 21] = [
+const PLUGINS: [(&str, &str); 22] = [
     ("achievements", "Achievements Plugin"),
     (
         "action_command_notification",
@@ -38,6 +38,7 @@ const PLUGINS: [(&str, &str); 21] = [
     ("softwareupdate", "Software Update"),
     ("tracking", "Anonymous Usage Tracking"),
     ("uploadmanager", "Upload Manager"),
+    ("virtual_printer", "Virtual Printer"),
 ];
 
 fn plugin_entries() -> Vec<Value> {

@@ -6,10 +6,14 @@
 //! SDK: keys are the farm's own API keys, the `local` file tree is the farm's G-code library,
 //! and jobs run through the farm's printers.
 //!
-//! One module per idea: [`auth`] (keys), [`errors`] (OctoPrint's error answers and body
-//! parsing), [`settings`] (server-level endpoints), [`printer`], [`job`], [`files`],
-//! [`appkeys`] (the application-key workflow, decided by the farm's admins) and [`push`] (the
-//! SockJS channel).
+//! One module per idea: [`auth`] (keys) and [`csrf`] (OctoPrint's token for keyless changes),
+//! [`errors`] (OctoPrint's error answers and body parsing), [`settings`] (version, server, login,
+//! settings, connection), [`access`] (permissions, groups, users), [`profiles`] (printer
+//! profiles), [`printer`], [`job`], [`files`] and [`file_stats`] (uploaders, print results),
+//! [`system`], [`interface`] (what OctoPrint's own web client loads), [`timelapse`] (and
+//! slicing), [`util_test`], [`bundled`] (the bundled plugins clients probe), [`web`] (the web
+//! paths beside the API), [`appkeys`] (the application-key workflow, decided by the farm's
+//! admins) and [`push`] (the SockJS channel).
 
 pub mod access;
 pub mod appkeys;
