@@ -120,6 +120,7 @@ pub const API_VERSION: &str = "0.1.2";
 
 mod error;
 mod host;
+pub mod html;
 mod plugin;
 mod request;
 mod response;

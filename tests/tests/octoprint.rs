@@ -73,7 +73,8 @@ virtual-speed = 1
 
     let settings = cu.ok("/api/settings").await;
     assert!(settings["plugins"]["discovery"]["upnpUuid"].is_string());
-    assert_eq!(settings["feature"]["sdSupport"], false);
+    // On, as in OctoPrint's defaults: clients read the card's state (never ready here).
+    assert_eq!(settings["feature"]["sdSupport"], true);
     assert!(settings["webcam"]["webcamEnabled"].is_boolean());
     cu.ok("/api/version").await;
     let profiles = cu.ok("/api/printerprofiles").await;
@@ -513,12 +514,10 @@ async fn bad_input_answers_as_octoprint_and_files_behave() {
         )
         .await;
     assert_eq!(s, 400);
-    // SD support is disabled (the settings say so), and OctoPrint then answers 404.
-    let (s, v) = c.get("/api/printer/sd").await;
-    assert_eq!(
-        (s, v["error"].as_str()),
-        (404, Some("SD support is disabled"))
-    );
+    // SD support is on as in OctoPrint's defaults (octorest reads it), with no card ready.
+    assert_eq!(c.ok("/api/printer/sd").await, json!({"ready": false}));
+    c.command("/api/printer/sd", json!({"command": "refresh"}))
+        .await;
 
     // Files: unknown, traversal, wrong type, nothing to upload.
     let (s, _) = c.get("/api/files/local/nope.gcode").await;

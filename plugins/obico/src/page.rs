@@ -7,6 +7,7 @@
 //! `/farm/api/session`), so the page needs no key of its own.
 
 use printfarm_sdk::auth::{self, Identity};
+use printfarm_sdk::html::escape;
 use printfarm_sdk::{printers, Error, Request, Response};
 
 use crate::api::{self, Entry};
@@ -142,32 +143,3 @@ const SCRIPT: &str = r#"<script>
   });
 })();
 </script>"#;
-
-/// Text for HTML content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_is_escaped_for_html() {
-        assert_eq!(
-            escape(r#"<b a="1">&'"#),
-            "&lt;b a=&quot;1&quot;&gt;&amp;&#39;"
-        );
-    }
-}

@@ -216,7 +216,12 @@ pub fn location_root(req: &Request) -> Result<Response, Error> {
     }
     let caller = auth::require(req, Access::Control)?;
     if location(req)? == "sdcard" {
-        return Err(Error::not_found("SD card support is disabled"));
+        let p = printers::get(req.require_printer()?).map_err(host)?;
+        return Err(Error::conflict(if is_ready(&p) {
+            "The farm prints from its library and writes nothing to SD cards; upload to local"
+        } else {
+            "Can not upload to SD card, printer is either not operational or already busy"
+        }));
     }
     upload(req, &caller)
 }
@@ -410,7 +415,9 @@ pub fn file(req: &Request) -> Result<Response, Error> {
     };
     let caller = auth::require(req, access)?;
     if location(req)? == "sdcard" {
-        return Err(Error::not_found("SD card support is disabled"));
+        return Err(Error::not_found(
+            "File not found on the SD card (no card is in use)",
+        ));
     }
     let path = entry_path(req)?;
     match req.method() {
@@ -596,7 +603,9 @@ fn copy_or_move(
 pub fn download(req: &Request) -> Result<Response, Error> {
     auth::require(req, Access::Read)?;
     if location(req)? != "local" {
-        return Err(Error::not_found("SD card support is disabled"));
+        return Err(Error::not_found(
+            "File not found on the SD card (no card is in use)",
+        ));
     }
     let path = entry_path(req)?;
     let info = stat(&path)?;

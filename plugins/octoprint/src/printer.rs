@@ -471,14 +471,22 @@ pub fn command(req: &Request) -> Result<Response, Error> {
     Ok(Response::no_content())
 }
 
-/// `GET/POST /api/printer/sd`: the farm streams from its library, so SD support is disabled
-/// (as the settings say), and OctoPrint then answers 404 to both.
+/// `GET/POST /api/printer/sd`: SD support is on, as in OctoPrint's defaults (clients such as
+/// octorest read the card's state and fail on a 404), but the farm streams from its library, so
+/// no card is ever ready and the card commands change nothing (409 while busy or offline, as
+/// OctoPrint answers).
 pub fn sd(req: &Request) -> Result<Response, Error> {
-    let access = if req.method() == "GET" {
-        Access::Read
-    } else {
-        Access::Control
-    };
-    auth::require(req, access)?;
-    Err(Error::not_found("SD support is disabled"))
+    if req.method() == "GET" {
+        auth::require(req, Access::Read)?;
+        return Ok(Response::ok_json(&json!({"ready": false})));
+    }
+    auth::require(req, Access::Control)?;
+    let p = printers::get(req.require_printer()?).map_err(host)?;
+    if !is_ready(&p) {
+        return Err(Error::conflict(
+            "Printer is not operational or currently busy",
+        ));
+    }
+    errors::command(req, &["init", "refresh", "release"])?;
+    Ok(Response::no_content())
 }

@@ -204,7 +204,6 @@ fn farm_settings(req: &Request, caller: &Caller) -> Result<Value, Error> {
         "api": {"key": api_key, "allowCrossOrigin": false},
         "appearance": {"name": p.name, "color": "default", "colorTransparent": false},
         "feature": {
-            "sdSupport": false,
             "temperatureGraph": true,
             "modelSizeDetection": true,
             "printCancelConfirmation": true,

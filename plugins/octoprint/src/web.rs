@@ -2,6 +2,7 @@
 //! online checks, `robots.txt`, the login page, the reverse-proxy test and UPnP discovery.
 //! The farm has no OctoPrint web interface of its own; its pages point to the farm's dashboard.
 
+use printfarm_sdk::html::escape;
 use printfarm_sdk::{Error, Request, Response};
 
 use crate::settings::printer_uuid;
@@ -105,11 +106,4 @@ fn page(req: &Request, body: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{printer}</title></head><body><h1>{printer}</h1><p>{body}</p></body></html>"
     )
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -25,21 +25,8 @@ pub fn wants_html(req: &Request) -> bool {
         .is_some_and(|a| a.to_ascii_lowercase().contains("text/html"))
 }
 
-/// HTML-escapes text.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// HTML-escapes text (the SDK's, re-exported for this plugin's modules).
+pub use printfarm_sdk::html::escape;
 
 /// The status line DRF shows above the content.
 fn reason(status: u16) -> &'static str {
