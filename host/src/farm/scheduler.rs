@@ -155,10 +155,27 @@ impl ActivePrints {
             if self.reserve(printer) {
                 return true;
             }
-            if !idle() || tokio::time::timeout_at(deadline, released).await.is_err() {
+            // Wait only for the record of a print the printer was seen printing and has ended;
+            // another "print now" under way, or a print just started, is a refusal.
+            if !self.ending(printer)
+                || !idle()
+                || tokio::time::timeout_at(deadline, released).await.is_err()
+            {
                 return false;
             }
         }
+    }
+
+    /// Whether the printer's running print is one it was seen printing (so, with the printer
+    /// idle, one whose end is about to be recorded), and no "print now" holds it.
+    fn ending(&self, printer: &str) -> bool {
+        let seen = self
+            .running
+            .lock()
+            .expect("active lock")
+            .get(printer)
+            .is_some_and(|a| a.seen_running);
+        seen && !self.reserved.lock().expect("active lock").contains(printer)
     }
 
     fn unreserve(&self, printer: &str) {
@@ -701,6 +718,33 @@ mod tests {
                 .reserve_once_released("p", || true, Duration::from_millis(100))
                 .await
         );
+
+        // A print just started (not yet seen printing) is a refusal at once.
+        active
+            .running
+            .lock()
+            .unwrap()
+            .get_mut("p")
+            .unwrap()
+            .seen_running = false;
+        let started = Instant::now();
+        assert!(
+            !active
+                .reserve_once_released("p", || true, Duration::from_secs(5))
+                .await
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+
+        // Another "print now" holding the printer is a refusal at once, not a wait.
+        active.running.lock().unwrap().remove("p");
+        assert!(active.reserve("p"));
+        let started = Instant::now();
+        assert!(
+            !active
+                .reserve_once_released("p", || true, Duration::from_secs(5))
+                .await
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
