@@ -580,6 +580,19 @@ async fn the_bundled_plugins_clients_probe_answer_with_octoprints_permissions() 
     assert_eq!(status, 400);
     assert_eq!(operator.get("/api/plugin/no_such_plugin").await.0, 404);
 
+    // Downloads of OctoPrint's own files: its permissions, nothing to download on a farm.
+    assert_eq!(operator.get("/downloads/logs").await.0, 403);
+    assert_eq!(admin.get("/downloads/logs").await.0, 400);
+    assert_eq!(viewer.get("/downloads/logs/octoprint.log").await.0, 403);
+    assert_eq!(viewer.get("/downloads/systeminfo.zip").await.0, 403);
+    assert_eq!(viewer.get("/downloads/timelapses").await.0, 400);
+    let anonymous = Octo::new(&server, "v1", None);
+    assert_eq!(anonymous.get("/downloads/timelapses").await.0, 403);
+    assert_eq!(
+        anonymous.get("/downloads/files/sdcard/x.gcode").await.0,
+        404
+    );
+
     // The settings dialogs' checks: admins only; the address check answers the caller's.
     let check = json!({"command": "address"});
     assert_eq!(operator.post("/api/util/test", check.clone()).await.0, 403);

@@ -601,12 +601,13 @@ fn copy_or_move(
 
 /// `GET /downloads/files/{location}/{*path}`: the file, streamed by the host.
 pub fn download(req: &Request) -> Result<Response, Error> {
-    auth::require(req, Access::Read)?;
+    // OctoPrint serves no SD download at all, so that 404 comes before the key check.
     if location(req)? != "local" {
         return Err(Error::not_found(
             "File not found on the SD card (no card is in use)",
         ));
     }
+    auth::require(req, Access::Read)?;
     let path = entry_path(req)?;
     let info = stat(&path)?;
     if info.is_folder {

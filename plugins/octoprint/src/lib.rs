@@ -12,8 +12,8 @@
 //! profiles), [`printer`], [`job`], [`files`] and [`file_stats`] (uploaders, print results),
 //! [`system`], [`interface`] (what OctoPrint's own web client loads), [`timelapse`] (and
 //! slicing), [`util_test`], [`bundled`] (the bundled plugins clients probe), [`web`] (the web
-//! paths beside the API), [`appkeys`] (the application-key workflow, decided by the farm's
-//! admins) and [`push`] (the SockJS channel).
+//! paths beside the API), [`downloads`] (logs, timelapses, system info), [`appkeys`] (the
+//! application-key workflow, decided by the farm's admins) and [`push`] (the SockJS channel).
 
 pub mod access;
 pub mod appkeys;
@@ -21,6 +21,7 @@ pub mod auth;
 pub mod bundled;
 pub mod clock;
 pub mod csrf;
+pub mod downloads;
 pub mod errors;
 pub mod file_stats;
 pub mod files;
@@ -72,6 +73,10 @@ impl Plugin for OctoPrint {
                 files::file,
             )
             .get("/downloads/files/{location}/{*path}", files::download)
+            .get("/downloads/logs", downloads::logs)
+            .get("/downloads/logs/{name}", downloads::log_file)
+            .get("/downloads/timelapses", downloads::timelapses)
+            .get("/downloads/systeminfo.zip", downloads::system_info)
             .route("GET,POST", "/api/printerprofiles", profiles::list)
             .route(
                 "GET,PATCH,DELETE",
