@@ -42,9 +42,13 @@ pub struct ActivePrints {
     reserved: Arc<Mutex<HashSet<String>>>,
     /// The analysis' print-time estimate of each printer's last started print, in seconds.
     estimates: Arc<Mutex<HashMap<String, f64>>>,
-    /// How many pause requests are under way per printer: while one is, the printer's pause
-    /// event is that request's (recorded with its author), not the firmware's own.
+    /// Pause events per printer that requests have recorded themselves (with their author):
+    /// each such event is skipped when it arrives, whenever that is; any other is the
+    /// firmware's own. Counted, not timed, because events are followed asynchronously: a
+    /// request's event may arrive after the next request has been recorded.
     pausing: Arc<Mutex<HashMap<String, usize>>>,
+    /// The same for resume events.
+    resuming: Arc<Mutex<HashMap<String, usize>>>,
     /// Woken when a print's end has been recorded and its printer is free for the next one.
     released: Arc<tokio::sync::Notify>,
 }
@@ -110,13 +114,29 @@ impl ActivePrints {
             .map(|a| a.claim.clone())
     }
 
-    /// Whether a pause request is under way on a printer.
-    fn pause_requested(&self, printer: &str) -> bool {
-        self.pausing
+    /// Notes that a request will record the event of `printer` it causes itself.
+    fn expect(counts: &Mutex<HashMap<String, usize>>, printer: &str) {
+        *counts
             .lock()
             .expect("active lock")
-            .get(printer)
-            .is_some_and(|n| *n > 0)
+            .entry(printer.to_string())
+            .or_default() += 1;
+    }
+
+    /// Takes one expected event of `printer`: true if a request records it.
+    fn take_expected(counts: &Mutex<HashMap<String, usize>>, printer: &str) -> bool {
+        let mut counts = counts.lock().expect("active lock");
+        match counts.get_mut(printer) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                counts.remove(printer);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether a printer runs or is about to run a print.
@@ -266,27 +286,19 @@ impl Scheduler {
             .printer(printer)
             .ok_or_else(|| ControlError::NotConnected("not driven by this process".into()))?;
         // Marked before asking, so that the pause event that follows (possibly before the
-        // answer) is known to be this request's and not recorded as the firmware's.
-        *self
-            .active
-            .pausing
-            .lock()
-            .expect("active lock")
-            .entry(printer.to_string())
-            .or_default() += 1;
+        // answer, possibly much later) is known to be this request's, not the firmware's.
+        ActivePrints::expect(&self.active.pausing, printer);
         let result = handle.pause().await;
-        if result.is_ok() {
-            if let Some(print_id) = self.active.running_print(printer) {
-                if let Err(e) = self.queue.record_pause(print_id, by, reason).await {
-                    tracing::error!(printer, error = %e, "cannot record a pause in the print's history");
+        match result {
+            Ok(()) => {
+                if let Some(print_id) = self.active.running_print(printer) {
+                    if let Err(e) = self.queue.record_pause(print_id, by, reason).await {
+                        tracing::error!(printer, error = %e, "cannot record a pause in the print's history");
+                    }
                 }
             }
-        }
-        let mut pausing = self.active.pausing.lock().expect("active lock");
-        if let Some(n) = pausing.get_mut(printer) {
-            *n -= 1;
-            if *n == 0 {
-                pausing.remove(printer);
+            Err(_) => {
+                ActivePrints::take_expected(&self.active.pausing, printer);
             }
         }
         result
@@ -298,7 +310,11 @@ impl Scheduler {
             .fleet
             .printer(printer)
             .ok_or_else(|| ControlError::NotConnected("not driven by this process".into()))?;
-        handle.resume().await?;
+        ActivePrints::expect(&self.active.resuming, printer);
+        if let Err(e) = handle.resume().await {
+            ActivePrints::take_expected(&self.active.resuming, printer);
+            return Err(e);
+        }
         if let Some(print_id) = self.active.running_print(printer) {
             if let Err(e) = self.queue.record_resume(print_id).await {
                 tracing::error!(printer, error = %e, "cannot record a resume in the print's history");
@@ -453,15 +469,18 @@ impl Scheduler {
     /// (`//action:pause`, `//action:resume`). Those a request caused are recorded by
     /// [`pause`](Self::pause) and [`resume`](Self::resume); recording is idempotent either way.
     async fn follow_pause(&self, printer: &str, phase: PrintPhase) {
-        let Some(print_id) = self.active.running_print(printer) else {
+        // An expected event is taken whether or not a print is known, so none is left over.
+        let firmwares_own = match phase {
+            PrintPhase::Paused => !ActivePrints::take_expected(&self.active.pausing, printer),
+            PrintPhase::Resumed => !ActivePrints::take_expected(&self.active.resuming, printer),
+            _ => false,
+        };
+        let Some(print_id) = self.active.running_print(printer).filter(|_| firmwares_own) else {
             return;
         };
         let recorded = match phase {
-            PrintPhase::Paused if !self.active.pause_requested(printer) => {
-                self.queue.record_pause(print_id, "printer", None).await
-            }
-            PrintPhase::Resumed => self.queue.record_resume(print_id).await,
-            _ => return,
+            PrintPhase::Paused => self.queue.record_pause(print_id, "printer", None).await,
+            _ => self.queue.record_resume(print_id).await,
         };
         if let Err(e) = recorded {
             tracing::error!(printer, error = %e, "cannot record a pause or resume in the print's history");
@@ -514,6 +533,17 @@ impl Scheduler {
                 tracing::error!(printer, error = %e, "cannot record that the bed needs clearing");
             }
         }
+        // Events a request expected and that will never come now (the print ended first).
+        self.active
+            .pausing
+            .lock()
+            .expect("active lock")
+            .remove(printer);
+        self.active
+            .resuming
+            .lock()
+            .expect("active lock")
+            .remove(printer);
         self.active.released.notify_waiters();
     }
 
