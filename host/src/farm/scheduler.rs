@@ -716,6 +716,17 @@ mod tests {
         );
     }
 
+    /// A print-now on "p" is refused without waiting (the printer idle or not, as given).
+    async fn refused_at_once(active: &ActivePrints, idle: bool) {
+        let started = Instant::now();
+        assert!(
+            !active
+                .reserve_once_released("p", || idle, Duration::from_secs(5))
+                .await
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
     #[tokio::test]
     async fn a_print_now_waits_for_the_end_of_the_last_print_to_be_recorded() {
         let active = ActivePrints::default();
@@ -736,13 +747,7 @@ mod tests {
 
         // A printer that is still printing is busy at once; an end never recorded, after the wait.
         running(&active, "p");
-        let started = Instant::now();
-        assert!(
-            !active
-                .reserve_once_released("p", || false, Duration::from_secs(5))
-                .await
-        );
-        assert!(started.elapsed() < Duration::from_secs(1));
+        refused_at_once(&active, false).await;
         assert!(
             !active
                 .reserve_once_released("p", || true, Duration::from_millis(100))
@@ -757,24 +762,12 @@ mod tests {
             .get_mut("p")
             .unwrap()
             .seen_running = false;
-        let started = Instant::now();
-        assert!(
-            !active
-                .reserve_once_released("p", || true, Duration::from_secs(5))
-                .await
-        );
-        assert!(started.elapsed() < Duration::from_secs(1));
+        refused_at_once(&active, true).await;
 
         // Another "print now" holding the printer is a refusal at once, not a wait.
         active.running.lock().unwrap().remove("p");
         assert!(active.reserve("p"));
-        let started = Instant::now();
-        assert!(
-            !active
-                .reserve_once_released("p", || true, Duration::from_secs(5))
-                .await
-        );
-        assert!(started.elapsed() < Duration::from_secs(1));
+        refused_at_once(&active, true).await;
     }
 
     #[test]

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use printfarm_core::identity::{Identities, Identity, Role};
+use printfarm_core::identity::{Identity, Role};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::error::{ApiError, ApiResult};
@@ -71,14 +71,8 @@ pub async fn authenticate(State(state): State<ApiState>, mut req: Request, next:
     } else if let Some(token) = session::cookie_token(req.headers()) {
         match ids.check_session(&token).await {
             Ok(Some(identity)) => {
-                if !reads {
-                    let sent = req
-                        .headers()
-                        .get(session::CSRF_HEADER)
-                        .and_then(|v| v.to_str().ok());
-                    if sent != Some(Identities::csrf_token(&token).as_str()) {
-                        return session::csrf_refusal().into_response();
-                    }
+                if !reads && !session::carries_csrf_token(req.headers(), &token) {
+                    return session::csrf_refusal().into_response();
                 }
                 req.extensions_mut().insert(session::SessionToken(token));
                 identity

@@ -17,6 +17,13 @@ use super::ApiState;
 pub const COOKIE: &str = "printfarm_session";
 /// The header that carries the CSRF token of a cookie session's changes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Whether a request's `X-CSRF-Token` is the one of session `token`: what every change made
+/// with the session cookie must carry.
+pub fn carries_csrf_token(headers: &HeaderMap, token: &str) -> bool {
+    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    sent == Some(Identities::csrf_token(token).as_str())
+}
 /// How long a session lasts: a working week, so a dashboard left open on a shop-floor screen
 /// stays logged in, yet a lost laptop's session ends.
 pub const SESSION_SECS: u32 = 7 * 24 * 3600;
@@ -76,11 +83,8 @@ pub async fn dashboard_identity(
     headers: &HeaderMap,
 ) -> Option<Identity> {
     let token = cookie_token(headers)?;
-    if !reads {
-        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if sent != Some(Identities::csrf_token(&token).as_str()) {
-            return None;
-        }
+    if !reads && !carries_csrf_token(headers, &token) {
+        return None;
     }
     match ids.check_session(&token).await {
         Ok(identity) => identity,
@@ -185,8 +189,7 @@ pub async fn login(
 pub async fn logout(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = cookie_token(&headers) {
         // The CSRF token is required here too: another site must not log a user out either.
-        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if sent != Some(Identities::csrf_token(&token).as_str()) {
+        if !carries_csrf_token(&headers, &token) {
             return Err(csrf_refusal());
         }
         state.host.services.identities.end_session(&token).await?;
